@@ -80,6 +80,11 @@ type Resource struct {
 	// Resource (events.k8s.io events share core events' storage).
 	StorageResource schema.GroupResource
 
+	// ToStorage and FromStorage convert between the served version and StorageVersion; both are
+	// required when StorageVersion is set. They must not modify their argument.
+	ToStorage   func(obj runtime.Object) (runtime.Object, error)
+	FromStorage func(obj runtime.Object) (runtime.Object, error)
+
 	// Verbs lists the verbs served; empty means all of get, list, watch, create, update, patch,
 	// delete, deletecollection.
 	Verbs []string
