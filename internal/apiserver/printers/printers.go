@@ -65,6 +65,7 @@ var tables = map[schema.GroupKind]*registry.Table{
 
 // For returns the table of a kind, or nil for kinds that have no columns of their own (upstream prints
 // those, e.g. Role, ClusterRole and LimitRange, with the generic NAME / CREATED AT table: Default).
+// Tables are shared: callers must not modify them.
 func For(gk schema.GroupKind) *registry.Table {
 	return tables[gk]
 }
