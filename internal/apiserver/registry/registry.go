@@ -38,6 +38,16 @@ type Strategy struct {
 	// ValidateStatusUpdate checks an update through the status subresource.
 	ValidateStatusUpdate func(ctx context.Context, obj, old runtime.Object) field.ErrorList
 
+	// GracePeriod returns the grace period of a delete, given the request's (nil when unset):
+	// pods default to spec.terminationGracePeriodSeconds. Nil means deletes are immediate.
+	GracePeriod func(obj runtime.Object, requested *int64) int64
+	// PrepareForDelete marks an object as being deleted beyond metadata.deletionTimestamp (a
+	// namespace's Terminating phase).
+	PrepareForDelete func(obj runtime.Object)
+	// Held says whether something besides metadata.finalizers keeps an object that is being
+	// deleted (a namespace's spec.finalizers).
+	Held func(obj runtime.Object) bool
+
 	// SelectableFields returns the fields a field selector may use, beyond metadata.name and
 	// metadata.namespace which every resource supports (e.g. spec.nodeName and status.phase for pods).
 	SelectableFields func(obj runtime.Object) fields.Set
@@ -93,6 +103,17 @@ type Resource struct {
 	Status bool
 	// Scale is non-nil when the resource has a scale subresource.
 	Scale *ScaleAccess
+
+	// NameValidation validates metadata.name (and generateName, with prefix true); nil means a DNS
+	// subdomain, the rule of most resources.
+	NameValidation func(name string, prefix bool) []string
+
+	// AllowCreateOnUpdate lets PUT create a missing object (upstream allows it for a few resources
+	// such as Leases, Endpoints and Events).
+	AllowCreateOnUpdate bool
+
+	// TTL returns how long etcd keeps an object, in seconds (0: forever). Events expire.
+	TTL func(obj runtime.Object) int64
 
 	Strategy Strategy
 	Table    *Table

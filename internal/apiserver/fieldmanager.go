@@ -1,0 +1,88 @@
+package apiserver
+
+import (
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/applyconfigurations"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
+)
+
+// typeConverter knows the structure of every k8s.io/api type (list keys, map semantics) for
+// managed fields and server-side apply. Parsing its schema costs time and memory, so it is built
+// on the first write that needs it, not at start-up.
+var typeConverter = sync.OnceValue(func() managedfields.TypeConverter {
+	return applyconfigurations.NewTypeConverter(scheme.Scheme)
+})
+
+// strategyDefaulter applies a resource's defaults inside server-side apply, so that defaulted
+// fields are not mistaken for changes.
+type strategyDefaulter struct{ e *endpoint }
+
+func (d strategyDefaulter) Default(obj runtime.Object) {
+	if f := d.e.res.Strategy.Default; f != nil {
+		f(obj)
+	}
+}
+
+// fieldManager returns the field manager for the main resource ("") or the status subresource.
+func (e *endpoint) fieldManager(subresource string) (*managedfields.FieldManager, error) {
+	e.fmOnce.Do(func() {
+		e.fm = map[string]*managedfields.FieldManager{}
+		apiVersion := fieldpath.APIVersion(e.gvk.GroupVersion().String())
+		for _, sub := range []string{"", "status"} {
+			var reset map[fieldpath.APIVersion]fieldpath.Filter
+			if e.res.Status {
+				// The main resource never owns status and the status subresource never owns
+				// spec: what one writes through the other is reset, as upstream's strategies do.
+				owned := "status"
+				if sub == "status" {
+					owned = "spec"
+				}
+				reset = map[fieldpath.APIVersion]fieldpath.Filter{
+					apiVersion: fieldpath.NewExcludeSetFilter(fieldpath.NewSet(fieldpath.MakePathOrDie(owned))),
+				}
+			}
+			fm, err := managedfields.NewDefaultFieldManager(typeConverter(), scheme.Scheme, strategyDefaulter{e}, scheme.Scheme,
+				e.gvk, e.gvk.GroupVersion(), sub, reset)
+			if err != nil {
+				e.fmErr = err
+				return
+			}
+			e.fm[sub] = fm
+		}
+	})
+	if e.fmErr != nil {
+		return nil, e.fmErr
+	}
+	return e.fm[subresource], nil
+}
+
+// managerName is the field manager of a request: the fieldManager parameter, or the client's
+// user agent up to its first slash, as upstream derives it.
+func managerName(param, userAgent string) string {
+	if param != "" {
+		return param
+	}
+	if i := strings.IndexByte(userAgent, '/'); i >= 0 {
+		userAgent = userAgent[:i]
+	}
+	if len(userAgent) > 128 {
+		userAgent = userAgent[:128]
+	}
+	return userAgent
+}
+
+// trackUpdate records in obj's managedFields what manager changed from live. A failure to track
+// never fails the write (upstream behaves the same): the object is stored without the new entry.
+func (e *endpoint) trackUpdate(live, obj runtime.Object, manager, subresource string) runtime.Object {
+	fm, err := e.fieldManager(subresource)
+	if err != nil || fm == nil {
+		return obj
+	}
+	return fm.UpdateNoErrors(live, obj, manager)
+}
