@@ -262,9 +262,24 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 }
 
 func TestEmbeddedStartTimeout(t *testing.T) {
-	_, err := Start(context.Background(), Config{DataDir: shortDir(t), StartTimeout: time.Nanosecond, Logger: testLogger(t)})
-	if err == nil {
-		t.Fatal("Start met a 1ns deadline")
+	tests := []struct {
+		name    string
+		timeout time.Duration
+	}{
+		{"expired before start", time.Nanosecond},
+		// Shorter than one raft tick, so the server is aborted mid-start.
+		{"expires while electing", 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := shortDir(t)
+			if h, err := Start(context.Background(), Config{DataDir: dir, StartTimeout: tt.timeout, Logger: testLogger(t)}); err == nil {
+				h.Close()
+				t.Fatalf("Start met a %v deadline", tt.timeout)
+			}
+			// The aborted server must have let go of its directory and socket.
+			startT(t, Config{DataDir: dir})
+		})
 	}
 }
 
