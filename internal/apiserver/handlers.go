@@ -612,7 +612,7 @@ func (s *Server) handleDeleteCollection(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	la, _ := meta.ListAccessor(list)
-	la.SetResourceVersion(strconv.FormatInt(ep.store.Revision(), 10))
+	la.SetResourceVersion(strconv.FormatInt(res.RV, 10))
 	return s.respond(w, r, ep, http.StatusOK, list)
 }
 

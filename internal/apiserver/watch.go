@@ -91,7 +91,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ep *endpoint
 	ctx := r.Context()
 
 	flusher, _ := w.(http.Flusher)
-	ct := out.Info.StreamSerializer.MediaType
+	ct := out.MediaType + ";stream=watch"
 	if out.As != "" {
 		ct = out.contentType()
 	}

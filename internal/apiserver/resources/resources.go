@@ -1,0 +1,205 @@
+package resources
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/printers"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry"
+)
+
+// Options tune the catalog.
+type Options struct {
+	// EventTTL is how long events live (upstream's --event-ttl, 1 h by default).
+	EventTTL time.Duration
+}
+
+type spec struct {
+	gv         schema.GroupVersion
+	resource   string
+	kind       string
+	singular   string
+	short      []string
+	all        bool // in the "all" category
+	namespaced bool
+	status     bool
+}
+
+func (s spec) build() *registry.Resource {
+	r := &registry.Resource{
+		GroupVersionResource: s.gv.WithResource(s.resource),
+		Kind:                 s.kind,
+		SingularName:         s.singular,
+		ShortNames:           s.short,
+		Namespaced:           s.namespaced,
+		Status:               s.status,
+		Table:                printers.For(schema.GroupKind{Group: s.gv.Group, Kind: s.kind}),
+	}
+	if s.all {
+		r.Categories = []string{"all"}
+	}
+	return r
+}
+
+var (
+	core        = schema.GroupVersion{Version: "v1"}
+	apps        = schema.GroupVersion{Group: "apps", Version: "v1"}
+	batch       = schema.GroupVersion{Group: "batch", Version: "v1"}
+	coordV1     = schema.GroupVersion{Group: "coordination.k8s.io", Version: "v1"}
+	discoveryV1 = schema.GroupVersion{Group: "discovery.k8s.io", Version: "v1"}
+	eventsV1    = schema.GroupVersion{Group: "events.k8s.io", Version: "v1"}
+	storageV1   = schema.GroupVersion{Group: "storage.k8s.io", Version: "v1"}
+	policyV1    = schema.GroupVersion{Group: "policy", Version: "v1"}
+	autoV1      = schema.GroupVersion{Group: "autoscaling", Version: "v1"}
+	autoV2      = schema.GroupVersion{Group: "autoscaling", Version: "v2"}
+	schedV1     = schema.GroupVersion{Group: "scheduling.k8s.io", Version: "v1"}
+	rbacV1      = schema.GroupVersion{Group: "rbac.authorization.k8s.io", Version: "v1"}
+)
+
+// All returns every resource skiff serves, in discovery order.
+func All(opts Options) []*registry.Resource {
+	if opts.EventTTL == 0 {
+		opts.EventTTL = time.Hour
+	}
+	specs := []spec{
+		{core, "namespaces", "Namespace", "namespace", []string{"ns"}, false, false, true},
+		{core, "pods", "Pod", "pod", []string{"po"}, true, true, true},
+		{core, "services", "Service", "service", []string{"svc"}, true, true, true},
+		{core, "endpoints", "Endpoints", "endpoints", []string{"ep"}, false, true, false},
+		{core, "configmaps", "ConfigMap", "configmap", []string{"cm"}, false, true, false},
+		{core, "secrets", "Secret", "secret", nil, false, true, false},
+		{core, "nodes", "Node", "node", []string{"no"}, false, false, true},
+		{core, "events", "Event", "event", []string{"ev"}, false, true, false},
+		{core, "serviceaccounts", "ServiceAccount", "serviceaccount", []string{"sa"}, false, true, false},
+		{core, "persistentvolumes", "PersistentVolume", "persistentvolume", []string{"pv"}, false, false, true},
+		{core, "persistentvolumeclaims", "PersistentVolumeClaim", "persistentvolumeclaim", []string{"pvc"}, false, true, true},
+		{core, "resourcequotas", "ResourceQuota", "resourcequota", []string{"quota"}, false, true, true},
+		{core, "limitranges", "LimitRange", "limitrange", []string{"limits"}, false, true, false},
+		{core, "podtemplates", "PodTemplate", "podtemplate", nil, false, true, false},
+		{apps, "deployments", "Deployment", "deployment", []string{"deploy"}, true, true, true},
+		{apps, "replicasets", "ReplicaSet", "replicaset", []string{"rs"}, true, true, true},
+		{apps, "statefulsets", "StatefulSet", "statefulset", []string{"sts"}, true, true, true},
+		{apps, "daemonsets", "DaemonSet", "daemonset", []string{"ds"}, true, true, true},
+		{apps, "controllerrevisions", "ControllerRevision", "controllerrevision", nil, false, true, false},
+		{batch, "jobs", "Job", "job", nil, true, true, true},
+		{batch, "cronjobs", "CronJob", "cronjob", []string{"cj"}, true, true, true},
+		{coordV1, "leases", "Lease", "lease", nil, false, true, false},
+		{discoveryV1, "endpointslices", "EndpointSlice", "endpointslice", nil, false, true, false},
+		{eventsV1, "events", "Event", "event", []string{"ev"}, false, true, false},
+		{storageV1, "storageclasses", "StorageClass", "storageclass", []string{"sc"}, false, false, false},
+		{policyV1, "poddisruptionbudgets", "PodDisruptionBudget", "poddisruptionbudget", []string{"pdb"}, false, true, true},
+		{autoV2, "horizontalpodautoscalers", "HorizontalPodAutoscaler", "horizontalpodautoscaler", []string{"hpa"}, true, true, true},
+		{autoV1, "horizontalpodautoscalers", "HorizontalPodAutoscaler", "horizontalpodautoscaler", []string{"hpa"}, true, true, true},
+		{schedV1, "priorityclasses", "PriorityClass", "priorityclass", []string{"pc"}, false, false, false},
+		{rbacV1, "roles", "Role", "role", nil, false, true, false},
+		{rbacV1, "rolebindings", "RoleBinding", "rolebinding", nil, false, true, false},
+		{rbacV1, "clusterroles", "ClusterRole", "clusterrole", nil, false, false, false},
+		{rbacV1, "clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding", nil, false, false, false},
+	}
+	var out []*registry.Resource
+	for _, s := range specs {
+		r := s.build()
+		wire(r, opts)
+		out = append(out, r)
+	}
+	return out
+}
+
+// wire attaches the per-resource behaviour.
+func wire(r *registry.Resource, opts Options) {
+	gr := r.GroupResource()
+	switch gr.Group {
+	case "rbac.authorization.k8s.io":
+		r.NameValidation = pathSegmentName
+	}
+	switch gr {
+	case schema.GroupResource{Resource: "namespaces"}:
+		r.NameValidation = apivalidation.NameIsDNSLabel
+		r.Verbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
+		r.Strategy.PrepareForDelete = func(obj runtime.Object) {
+			obj.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating
+		}
+		r.Strategy.Held = func(obj runtime.Object) bool { return len(obj.(*corev1.Namespace).Spec.Finalizers) > 0 }
+	case schema.GroupResource{Resource: "pods"}:
+		r.Strategy.GracePeriod = podGracePeriod
+	case schema.GroupResource{Resource: "services"}:
+		r.NameValidation = apivalidation.NameIsDNS1035Label
+		r.Verbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+	case schema.GroupResource{Resource: "events"}, schema.GroupResource{Group: "events.k8s.io", Resource: "events"}:
+		ttl := int64(opts.EventTTL / time.Second)
+		r.TTL = func(runtime.Object) int64 { return ttl }
+		r.AllowCreateOnUpdate = true
+	case schema.GroupResource{Resource: "endpoints"}, schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"},
+		schema.GroupResource{Resource: "limitranges"}:
+		r.AllowCreateOnUpdate = true
+	case schema.GroupResource{Group: "apps", Resource: "deployments"}:
+		r.Scale = replicasScale(
+			func(o runtime.Object) (*int32, *metav1.LabelSelector, int32) {
+				d := o.(*appsv1.Deployment)
+				return d.Spec.Replicas, d.Spec.Selector, d.Status.Replicas
+			},
+			func(o runtime.Object, n int32) { o.(*appsv1.Deployment).Spec.Replicas = &n })
+	case schema.GroupResource{Group: "apps", Resource: "replicasets"}:
+		r.Scale = replicasScale(
+			func(o runtime.Object) (*int32, *metav1.LabelSelector, int32) {
+				d := o.(*appsv1.ReplicaSet)
+				return d.Spec.Replicas, d.Spec.Selector, d.Status.Replicas
+			},
+			func(o runtime.Object, n int32) { o.(*appsv1.ReplicaSet).Spec.Replicas = &n })
+	case schema.GroupResource{Group: "apps", Resource: "statefulsets"}:
+		r.Scale = replicasScale(
+			func(o runtime.Object) (*int32, *metav1.LabelSelector, int32) {
+				d := o.(*appsv1.StatefulSet)
+				return d.Spec.Replicas, d.Spec.Selector, d.Status.Replicas
+			},
+			func(o runtime.Object, n int32) { o.(*appsv1.StatefulSet).Spec.Replicas = &n })
+	}
+}
+
+func pathSegmentName(name string, prefix bool) []string {
+	return path.IsValidPathSegmentName(name)
+}
+
+// podGracePeriod is upstream's rule: the request's period, else the pod's
+// terminationGracePeriodSeconds; a pod that never reached a node, or has finished, goes at once.
+func podGracePeriod(obj runtime.Object, requested *int64) int64 {
+	pod := obj.(*corev1.Pod)
+	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	if requested != nil {
+		return *requested
+	}
+	if pod.Spec.TerminationGracePeriodSeconds != nil {
+		return *pod.Spec.TerminationGracePeriodSeconds
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
+}
+
+func replicasScale(get func(runtime.Object) (*int32, *metav1.LabelSelector, int32), set func(runtime.Object, int32)) *registry.ScaleAccess {
+	return &registry.ScaleAccess{
+		SpecReplicas: func(o runtime.Object) int32 {
+			if n, _, _ := get(o); n != nil {
+				return *n
+			}
+			return 1
+		},
+		SetSpecReplicas: set,
+		StatusReplicas:  func(o runtime.Object) int32 { _, _, n := get(o); return n },
+		Selector: func(o runtime.Object) (string, error) {
+			_, sel, _ := get(o)
+			s, err := metav1.LabelSelectorAsSelector(sel)
+			if err != nil {
+				return "", err
+			}
+			return s.String(), nil
+		},
+	}
+}
