@@ -108,7 +108,7 @@ func response(desc, defName string) spec.Response {
 	return r
 }
 
-// opNames builds upstream's operationId pieces: "apps" -> "AppsV1", "" -> "CoreV1",
+// groupVersionID is the group-version part of upstream's operationIds: "apps" -> "AppsV1", "" -> "CoreV1",
 // "rbac.authorization.k8s.io" -> "RbacAuthorizationV1".
 func groupVersionID(gv schema.GroupVersion) string {
 	g := gv.Group
