@@ -115,7 +115,16 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 }
 
 func decodeParams(q url.Values, into runtime.Object) error {
-	if err := metav1.ParameterCodec.DecodeParameters(q, metav1.SchemeGroupVersion, into); err != nil {
+	if t, ok := into.(*metav1.TableOptions); ok {
+		// TableOptions lives in meta.k8s.io only; its one query parameter is read here.
+		t.IncludeObject = metav1.IncludeObjectPolicy(q.Get("includeObject"))
+		switch t.IncludeObject {
+		case "", metav1.IncludeNone, metav1.IncludeMetadata, metav1.IncludeObject:
+			return nil
+		}
+		return apierrors.NewBadRequest(fmt.Sprintf("includeObject must be one of None, Metadata, Object; got %q", t.IncludeObject))
+	}
+	if err := scheme.ParameterCodec.DecodeParameters(q, schema.GroupVersion{Version: "v1"}, into); err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}
 	return nil

@@ -26,6 +26,8 @@ var (
 	// strict decoding errors, for fieldValidation.
 	StrictJSON *json.Serializer
 	StrictYAML *json.Serializer
+	// ParameterCodec decodes query parameters into the meta/v1 option types (ListOptions, ...).
+	ParameterCodec runtime.ParameterCodec
 	// YAML decodes and encodes application/yaml bodies.
 	YAML *json.Serializer
 )
@@ -37,6 +39,7 @@ func init() {
 	utilruntime.Must(metav1.AddMetaToScheme(Scheme))
 	utilruntime.Must(metav1beta1.AddMetaToScheme(Scheme))
 	Codecs = serializer.NewCodecFactory(Scheme)
+	ParameterCodec = runtime.NewParameterCodec(Scheme)
 	Protobuf = protobuf.NewSerializer(Scheme, Scheme)
 	JSON = json.NewSerializerWithOptions(json.DefaultMetaFactory, Scheme, Scheme, json.SerializerOptions{})
 	YAML = json.NewSerializerWithOptions(json.DefaultMetaFactory, Scheme, Scheme, json.SerializerOptions{Yaml: true})

@@ -1,0 +1,27 @@
+# skiff's build. `make` builds ./skiff (stripped); `make test` runs the test suite as CI does.
+GO       ?= go
+VERSION  ?= 0.1.0-dev
+COMMIT   := $(shell git rev-parse --short HEAD 2>/dev/null)
+DATE     := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+K8S      := v1.37.2
+K8S_MINOR := 37
+PKG      := github.com/skiff-dev/skiff/internal/version
+CB       := k8s.io/component-base/version
+# The embedded kubectl reports its version from component-base: stamp it with the Kubernetes
+# version skiff serves, so client and server agree and kubectl warns of no skew.
+LDFLAGS  := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).GitCommit=$(COMMIT) -X $(PKG).BuildDate=$(DATE) \
+            -X $(CB).gitVersion=$(K8S) -X $(CB).gitMajor=1 -X $(CB).gitMinor=$(K8S_MINOR) \
+            -X $(CB).gitCommit=$(COMMIT) -X $(CB).gitTreeState=clean -X $(CB).buildDate=$(DATE)
+
+.PHONY: skiff test ldflags clean
+skiff:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o skiff ./cmd/skiff
+
+ldflags:
+	@echo '$(LDFLAGS)'
+
+test:
+	bash .ci/run
+
+clean:
+	rm -f skiff

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiff-dev/skiff/internal/server"
+)
+
+func newServerCommand() *cobra.Command {
+	var cfg server.Config
+	var advertise string
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a one-node cluster: the control plane on embedded etcd (or --etcd-servers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if advertise != "" {
+				cfg.AdvertiseAddress = net.ParseIP(advertise)
+				if cfg.AdvertiseAddress == nil {
+					return fmt.Errorf("--advertise-address %q is not an IP address", advertise)
+				}
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			return server.Run(ctx, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/skiff", "directory for etcd data, certificates and kubeconfigs")
+	f.StringVar(&cfg.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
+	f.IntVar(&cfg.SecurePort, "secure-port", 6443, "port the API server listens on (TLS)")
+	f.StringVar(&advertise, "advertise-address", "", "address other hosts reach this API server at (default: the first host address)")
+	f.StringSliceVar(&cfg.EtcdServers, "etcd-servers", nil, "external etcd endpoints (URLs); default: embedded etcd")
+	f.StringVar(&cfg.EtcdCAFile, "etcd-cafile", "", "CA bundle to verify external etcd servers")
+	f.StringVar(&cfg.EtcdCertFile, "etcd-certfile", "", "client certificate for external etcd")
+	f.StringVar(&cfg.EtcdKeyFile, "etcd-keyfile", "", "client key for external etcd")
+	f.StringVar(&cfg.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR from which Service ClusterIPs are allocated")
+	f.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", "30000-32767", "port range for NodePort Services")
+	f.DurationVar(&cfg.EventTTL, "event-ttl", 0, "how long events are kept (default 1h)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

@@ -1,0 +1,236 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-dev/skiff/internal/apiserver"
+	"github.com/skiff-dev/skiff/internal/apiserver/openapi"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry"
+	"github.com/skiff-dev/skiff/internal/apiserver/resources"
+	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
+	"github.com/skiff-dev/skiff/internal/apiserver/storage"
+	"github.com/skiff-dev/skiff/internal/etcd"
+	"github.com/skiff-dev/skiff/internal/pki"
+)
+
+// Config is what `skiff server` is told.
+type Config struct {
+	DataDir     string
+	BindAddress string
+	SecurePort  int
+	// AdvertiseAddress is the address other hosts reach this server at; default: the first host IP.
+	AdvertiseAddress net.IP
+
+	EtcdServers                           []string
+	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
+
+	ServiceClusterIPRange string
+	ServiceNodePortRange  string
+	EventTTL              time.Duration
+
+	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
+	Listener net.Listener
+	Logger   *slog.Logger
+	// OnReady is called once the API server answers and the bootstrap objects exist.
+	OnReady func(*Running)
+}
+
+// Running describes a started server.
+type Running struct {
+	// URL is the API server's address, e.g. https://127.0.0.1:6443.
+	URL string
+	// AdminKubeconfig is the path of the admin kubeconfig.
+	AdminKubeconfig string
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/skiff"
+	}
+	if c.BindAddress == "" {
+		c.BindAddress = "0.0.0.0"
+	}
+	if c.SecurePort == 0 {
+		c.SecurePort = 6443
+	}
+	if c.ServiceClusterIPRange == "" {
+		c.ServiceClusterIPRange = "10.96.0.0/12"
+	}
+	if c.ServiceNodePortRange == "" {
+		c.ServiceNodePortRange = "30000-32767"
+	}
+	if c.EventTTL == 0 {
+		c.EventTTL = time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// firstServiceIP is the first usable address of the service range (the kubernetes Service's).
+func firstServiceIP(cidr string) (net.IP, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("--service-cluster-ip-range: %w", err)
+	}
+	ip := make(net.IP, len(n.IP))
+	copy(ip, n.IP)
+	ip[len(ip)-1]++
+	if !n.Contains(ip) {
+		return nil, fmt.Errorf("--service-cluster-ip-range %s is too small", cidr)
+	}
+	return ip, nil
+}
+
+// Run starts everything and serves until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.Defaults()
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	serviceIP, err := firstServiceIP(cfg.ServiceClusterIPRange)
+	if err != nil {
+		return err
+	}
+	hostIPs, _ := pki.HostIPs()
+	advertise := cfg.AdvertiseAddress
+	if advertise == nil {
+		advertise = net.ParseIP("127.0.0.1")
+		if len(hostIPs) > 0 {
+			advertise = hostIPs[0]
+		}
+	}
+	hostname, _ := os.Hostname()
+	bundle, err := pki.EnsureServer(filepath.Join(cfg.DataDir, "pki"), pki.ServerOptions{
+		Hostname: hostname, NodeIPs: append([]net.IP{advertise}, hostIPs...), ServiceIP: serviceIP,
+	})
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+
+	start := time.Now()
+	store, err := etcd.Start(ctx, etcd.Config{
+		DataDir: cfg.DataDir, Servers: cfg.EtcdServers,
+		CAFile: cfg.EtcdCAFile, CertFile: cfg.EtcdCertFile, KeyFile: cfg.EtcdKeyFile,
+	})
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer store.Close()
+	log.Info("etcd ready", "embedded", store.Embedded(), "endpoints", store.Endpoints(), "took", time.Since(start).Round(time.Millisecond))
+
+	st := storage.New(store.Client(), storage.Options{Logger: log})
+	catalog := resources.All(resources.Options{EventTTL: cfg.EventTTL})
+	oapi, err := openapi.New(openAPIResources(catalog))
+	if err != nil {
+		return fmt.Errorf("openapi: %w", err)
+	}
+	api, err := apiserver.New(apiserver.Config{
+		Store: st, Resources: catalog, Listener: cfg.Listener,
+		BindAddress: cfg.BindAddress, Port: cfg.SecurePort,
+		ServingCert: bundle.Serving, ClientCA: bundle.CAPool, OpenAPI: oapi, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := st.Start(ctx); err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer st.Stop()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	listening := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- api.Run(runCtx, func() { close(listening) }) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-listening:
+	}
+	port := cfg.SecurePort
+	if _, p, err := net.SplitHostPort(api.Addr()); err == nil {
+		fmt.Sscan(p, &port)
+	}
+	if err := api.Bootstrap(runCtx, apiserver.BootstrapConfig{ServiceIP: serviceIP, AdvertiseAddress: advertise, Port: port}); err != nil {
+		cancel()
+		<-errc
+		return err
+	}
+	url := "https://" + net.JoinHostPort(localHost(cfg.BindAddress), fmt.Sprint(port))
+	kubeconfig := filepath.Join(cfg.DataDir, "admin.kubeconfig")
+	if err := pki.WriteKubeconfig(kubeconfig, url, "skiff", "admin", bundle.CA.CertPEM, bundle.Admin.CertPEM, bundle.Admin.KeyPEM); err != nil {
+		cancel()
+		<-errc
+		return err
+	}
+	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
+	if cfg.OnReady != nil {
+		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig})
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	case err := <-store.Err():
+		cancel()
+		<-errc
+		return fmt.Errorf("etcd stopped: %w", err)
+	}
+	cancel()
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("skiff server stopped")
+	return nil
+}
+
+// localHost is the host clients on this machine use to reach a server bound to bind.
+func localHost(bind string) string {
+	if bind == "" || bind == "0.0.0.0" || bind == "::" {
+		return "127.0.0.1"
+	}
+	return strings.Trim(bind, "[]")
+}
+
+// openAPIResources describes the catalog to the OpenAPI builder.
+func openAPIResources(catalog []*registry.Resource) []openapi.Resource {
+	var out []openapi.Resource
+	for _, r := range catalog {
+		gvk := r.GroupVersion().WithKind(r.Kind)
+		obj, err := scheme.Scheme.New(gvk)
+		if err != nil {
+			continue
+		}
+		list, err := scheme.Scheme.New(gvk.GroupVersion().WithKind(r.Kind + "List"))
+		if err != nil {
+			continue
+		}
+		res := openapi.Resource{GVR: r.GroupVersionResource, Kind: r.Kind, Namespaced: r.Namespaced, Object: obj, List: list, Verbs: r.Verbs}
+		if r.Status {
+			res.Subresources = append(res.Subresources, openapi.Subresource{Name: "status"})
+		}
+		if r.Scale != nil {
+			res.Subresources = append(res.Subresources, openapi.Subresource{Name: "scale", Object: &autoscalingv1.Scale{},
+				GVK: autoscalingv1.SchemeGroupVersion.WithKind("Scale")})
+		}
+		if r.GroupResource() == (schema.GroupResource{Resource: "namespaces"}) {
+			res.Subresources = append(res.Subresources, openapi.Subresource{Name: "finalize", Verbs: []string{"update"}})
+		}
+		out = append(out, res)
+	}
+	return out
+}
