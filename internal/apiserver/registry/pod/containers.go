@@ -413,10 +413,11 @@ func validateContainerSecurityContext(sc *corev1.SecurityContext, fldPath *field
 // are accepted by prefix.
 var standardContainerResources = sets.New[corev1.ResourceName](corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourceEphemeralStorage)
 
-// overcommittable resources may be requested below their limit; everything else (extended resources,
-// hugepages) is handed out whole, so request and limit must agree.
-func overcommittable(name corev1.ResourceName) bool {
-	return standardContainerResources.Has(name)
+// wholeUnit resources (extended resources, hugepages) are handed out whole, never overcommitted, so a
+// request without a limit or a request below its limit means nothing.
+func wholeUnit(name corev1.ResourceName) bool {
+	s := string(name)
+	return strings.HasPrefix(s, corev1.ResourceHugePagesPrefix) || (strings.Contains(s, "/") && !strings.Contains(s, "kubernetes.io/"))
 }
 
 func validateResourceName(name corev1.ResourceName, fldPath *field.Path) field.ErrorList {
@@ -459,11 +460,11 @@ func validateResources(r *corev1.ResourceRequirements, fldPath *field.Path) fiel
 		p := reqPath.Key(string(name))
 		limit, hasLimit := r.Limits[name]
 		switch {
-		case hasLimit && overcommittable(name) && req.Cmp(limit) > 0:
+		case hasLimit && !wholeUnit(name) && req.Cmp(limit) > 0:
 			errs = append(errs, field.Invalid(p, req.String(), fmt.Sprintf("must be less than or equal to %s limit of %s", name, limit.String())))
-		case hasLimit && !overcommittable(name) && req.Cmp(limit) != 0:
+		case hasLimit && wholeUnit(name) && req.Cmp(limit) != 0:
 			errs = append(errs, field.Invalid(p, req.String(), fmt.Sprintf("must be equal to %s limit of %s", name, limit.String())))
-		case !hasLimit && !overcommittable(name):
+		case !hasLimit && wholeUnit(name):
 			errs = append(errs, field.Forbidden(fldPath.Child("limits"), "Limit must be set for non overcommitable resources"))
 		}
 	}
