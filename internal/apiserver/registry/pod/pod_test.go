@@ -19,9 +19,9 @@ func basePod() *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
 		Spec: corev1.PodSpec{
 			Containers: []corev1.Container{{
-				Name:  "nginx",
-				Image: "nginx:1.27",
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}},
+				Name:         "nginx",
+				Image:        "nginx:1.27",
+				Ports:        []corev1.ContainerPort{{Name: "http", ContainerPort: 80}},
 				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
 			}},
 			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
@@ -56,9 +56,9 @@ func TestDefaultPod(t *testing.T) {
 	p := &corev1.Pod{Spec: corev1.PodSpec{
 		Containers: []corev1.Container{
 			{Name: "a", Image: "nginx", Ports: []corev1.ContainerPort{{ContainerPort: 80}},
-				Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
+				Resources:     corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}},
 				LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(80)}}},
-				Env: []corev1.EnvVar{{Name: "N", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+				Env:           []corev1.EnvVar{{Name: "N", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
 			},
 			{Name: "b", Image: "registry:5000/app:v1"},
 			{Name: "c", Image: "registry:5000/app"},
