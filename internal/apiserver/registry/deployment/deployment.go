@@ -141,19 +141,6 @@ func ValidateStatusUpdate(d, old *appsv1.Deployment) field.ErrorList {
 	if st.AvailableReplicas > st.ReadyReplicas {
 		errs = append(errs, field.Invalid(p.Child("availableReplicas"), st.AvailableReplicas, "cannot be greater than readyReplicas"))
 	}
-	errs = append(errs, validateCollisionCount(st.CollisionCount, old.Status.CollisionCount, p.Child("collisionCount"))...)
-	return errs
-}
-
-// validateCollisionCount keeps the counter monotonic: it salts the pod-template hash, and going back
-// would re-create names that already collided.
-func validateCollisionCount(n, old *int32, p *field.Path) field.ErrorList {
-	if n == nil {
-		return nil
-	}
-	errs := apivalidation.ValidateNonnegativeField(int64(*n), p)
-	if old != nil && *n < *old {
-		errs = append(errs, field.Invalid(p, *n, "cannot be decremented"))
-	}
+	errs = append(errs, rollout.ValidateCollisionCount(st.CollisionCount, old.Status.CollisionCount, p.Child("collisionCount"))...)
 	return errs
 }

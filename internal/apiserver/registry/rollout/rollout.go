@@ -70,3 +70,16 @@ func ValidateSurgeAndUnavailable(maxSurge, maxUnavailable *intstr.IntOrString, s
 	}
 	return errs
 }
+
+// ValidateCollisionCount keeps status.collisionCount non-negative and monotonic: it salts the hash that
+// names each revision, and going back would re-create names that already collided.
+func ValidateCollisionCount(n, old *int32, p *field.Path) field.ErrorList {
+	if n == nil {
+		return nil
+	}
+	errs := apivalidation.ValidateNonnegativeField(int64(*n), p)
+	if old != nil && *n < *old {
+		errs = append(errs, field.Invalid(p, *n, "cannot be decremented"))
+	}
+	return errs
+}
