@@ -3,23 +3,14 @@ package service
 import (
 	"context"
 	"reflect"
-	"sort"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/validation/field"
-)
 
-func summary(errs field.ErrorList) []string {
-	out := []string{}
-	for _, e := range errs {
-		out = append(out, string(e.Type)+" "+e.Field)
-	}
-	sort.Strings(out)
-	return out
-}
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/registrytest"
+)
 
 func ptr[T any](v T) *T { return &v }
 
@@ -151,10 +142,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := svc(tc.mut)
 			Default(s)
-			got := summary(Strategy().Validate(context.Background(), s))
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
+			registrytest.ExpectErrors(t, Strategy().Validate(context.Background(), s), tc.want...)
 		})
 	}
 }
@@ -186,10 +174,7 @@ func TestValidateUpdate(t *testing.T) {
 			}
 			st.PrepareForUpdate(context.Background(), s, old)
 			Default(s)
-			got := summary(st.ValidateUpdate(context.Background(), s, old))
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
+			registrytest.ExpectErrors(t, st.ValidateUpdate(context.Background(), s, old), tc.want...)
 		})
 	}
 }
