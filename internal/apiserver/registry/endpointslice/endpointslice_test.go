@@ -26,7 +26,9 @@ func slice(mut func(*discoveryv1.EndpointSlice)) *discoveryv1.EndpointSlice {
 }
 
 func TestDefault(t *testing.T) {
-	s := slice(func(s *discoveryv1.EndpointSlice) { s.Ports = append(s.Ports, discoveryv1.EndpointPort{Protocol: ptr(corev1.ProtocolUDP)}) })
+	s := slice(func(s *discoveryv1.EndpointSlice) {
+		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Protocol: ptr(corev1.ProtocolUDP)})
+	})
 	if *s.Ports[0].Protocol != corev1.ProtocolTCP || *s.Ports[1].Protocol != corev1.ProtocolUDP || s.Ports[1].Name == nil {
 		t.Fatalf("defaults: %+v", s.Ports)
 	}
@@ -51,9 +53,14 @@ func TestValidate(t *testing.T) {
 			[]string{"FieldValueInvalid endpoints[0].addresses[0]"}},
 		{"no addresses", slice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].Addresses = nil }), []string{"FieldValueRequired endpoints[0].addresses"}},
 		{"bad hostname", slice(func(s *discoveryv1.EndpointSlice) { s.Endpoints[0].Hostname = ptr("A_B") }), []string{"FieldValueInvalid endpoints[0].hostname"}},
-		{"duplicate port names", slice(func(s *discoveryv1.EndpointSlice) { s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr("http")}) }),
+		{"duplicate port names", slice(func(s *discoveryv1.EndpointSlice) {
+			s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr("http")})
+		}),
 			[]string{"FieldValueDuplicate ports[1].name"}},
-		{"bad port", slice(func(s *discoveryv1.EndpointSlice) { s.Ports[0].Port = ptr(int32(0)); s.Ports[0].Protocol = ptr(corev1.Protocol("ICMP")) }),
+		{"bad port", slice(func(s *discoveryv1.EndpointSlice) {
+			s.Ports[0].Port = ptr(int32(0))
+			s.Ports[0].Protocol = ptr(corev1.Protocol("ICMP"))
+		}),
 			[]string{"FieldValueInvalid ports[0].port", "FieldValueNotSupported ports[0].protocol"}},
 	}
 	for _, tc := range cases {
@@ -62,6 +69,9 @@ func TestValidate(t *testing.T) {
 		})
 	}
 	old := slice(nil)
-	upd := slice(func(s *discoveryv1.EndpointSlice) { s.AddressType = discoveryv1.AddressTypeFQDN; s.Endpoints[0].Addresses = []string{"a.example.com"} })
+	upd := slice(func(s *discoveryv1.EndpointSlice) {
+		s.AddressType = discoveryv1.AddressTypeFQDN
+		s.Endpoints[0].Addresses = []string{"a.example.com"}
+	})
 	registrytest.ExpectErrors(t, Strategy().ValidateUpdate(context.Background(), upd, old), "FieldValueInvalid addressType")
 }

@@ -26,10 +26,16 @@ func TestValidate(t *testing.T) {
 		want []string
 	}{
 		{"empty", node(nil), nil},
-		{"cidrs", node(func(n *corev1.Node) { n.Spec.PodCIDR = "10.244.1.0/24"; n.Spec.PodCIDRs = []string{"10.244.1.0/24", "fd00:1::/64"} }), nil},
+		{"cidrs", node(func(n *corev1.Node) {
+			n.Spec.PodCIDR = "10.244.1.0/24"
+			n.Spec.PodCIDRs = []string{"10.244.1.0/24", "fd00:1::/64"}
+		}), nil},
 		{"bad cidr", node(func(n *corev1.Node) { n.Spec.PodCIDR = "10.244.1.0/33"; n.Spec.PodCIDRs = []string{"10.244.1.0/33"} }),
 			[]string{"FieldValueInvalid spec.podCIDRs[0]"}},
-		{"two v4 cidrs", node(func(n *corev1.Node) { n.Spec.PodCIDR = "10.0.0.0/24"; n.Spec.PodCIDRs = []string{"10.0.0.0/24", "10.0.1.0/24"} }),
+		{"two v4 cidrs", node(func(n *corev1.Node) {
+			n.Spec.PodCIDR = "10.0.0.0/24"
+			n.Spec.PodCIDRs = []string{"10.0.0.0/24", "10.0.1.0/24"}
+		}),
 			[]string{"FieldValueInvalid spec.podCIDRs"}},
 		{"taints", node(func(n *corev1.Node) {
 			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: "NoSchedule"}, {Key: "dedicated", Effect: "NoExecute"}}
@@ -51,7 +57,11 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateUpdate(t *testing.T) {
-	old := node(func(n *corev1.Node) { n.Spec.PodCIDR = "10.0.0.0/24"; n.Spec.PodCIDRs = []string{"10.0.0.0/24"}; n.Spec.ProviderID = "skiff://n1" })
+	old := node(func(n *corev1.Node) {
+		n.Spec.PodCIDR = "10.0.0.0/24"
+		n.Spec.PodCIDRs = []string{"10.0.0.0/24"}
+		n.Spec.ProviderID = "skiff://n1"
+	})
 	cases := []struct {
 		name string
 		mut  func(*corev1.Node)

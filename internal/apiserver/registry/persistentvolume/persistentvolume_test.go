@@ -34,7 +34,10 @@ func TestDefault(t *testing.T) {
 		t.Fatalf("defaults: %+v", p)
 	}
 	block := corev1.PersistentVolumeBlock
-	p = pv(func(p *corev1.PersistentVolume) { p.Spec.PersistentVolumeReclaimPolicy = "Delete"; p.Spec.VolumeMode = &block })
+	p = pv(func(p *corev1.PersistentVolume) {
+		p.Spec.PersistentVolumeReclaimPolicy = "Delete"
+		p.Spec.VolumeMode = &block
+	})
 	Default(p)
 	if p.Spec.PersistentVolumeReclaimPolicy != "Delete" || *p.Spec.VolumeMode != block {
 		t.Fatalf("set values overridden")
@@ -54,9 +57,13 @@ func TestValidate(t *testing.T) {
 		{"zero capacity", pv(func(p *corev1.PersistentVolume) { p.Spec.Capacity[corev1.ResourceStorage] = resource.MustParse("0") }),
 			[]string{"FieldValueInvalid spec.capacity[storage]"}},
 		{"no access modes", pv(func(p *corev1.PersistentVolume) { p.Spec.AccessModes = nil }), []string{"FieldValueRequired spec.accessModes"}},
-		{"bad access mode", pv(func(p *corev1.PersistentVolume) { p.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadSometimes"} }),
+		{"bad access mode", pv(func(p *corev1.PersistentVolume) {
+			p.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{"ReadSometimes"}
+		}),
 			[]string{"FieldValueNotSupported spec.accessModes"}},
-		{"rwop with others", pv(func(p *corev1.PersistentVolume) { p.Spec.AccessModes = append(p.Spec.AccessModes, corev1.ReadWriteOncePod) }),
+		{"rwop with others", pv(func(p *corev1.PersistentVolume) {
+			p.Spec.AccessModes = append(p.Spec.AccessModes, corev1.ReadWriteOncePod)
+		}),
 			[]string{"FieldValueForbidden spec.accessModes"}},
 		{"no source", pv(func(p *corev1.PersistentVolume) { p.Spec.HostPath = nil }), []string{"FieldValueRequired spec"}},
 		{"two sources", pv(func(p *corev1.PersistentVolume) { p.Spec.NFS = &corev1.NFSVolumeSource{Server: "s", Path: "/x"} }),

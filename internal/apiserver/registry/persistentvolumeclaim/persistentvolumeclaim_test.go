@@ -46,7 +46,9 @@ func TestValidate(t *testing.T) {
 		{"valid", pvc(nil), nil},
 		{"no access modes", pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = nil }), []string{"FieldValueRequired spec.accessModes"}},
 		{"no storage", pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests = nil }), []string{"FieldValueRequired spec.resources[storage]"}},
-		{"zero storage", pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("0") }),
+		{"zero storage", pvc(func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("0")
+		}),
 			[]string{"FieldValueInvalid spec.resources[storage]"}},
 		{"bad selector", pvc(func(c *corev1.PersistentVolumeClaim) {
 			c.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}
@@ -71,12 +73,18 @@ func TestValidateUpdate(t *testing.T) {
 		mut  func(*corev1.PersistentVolumeClaim)
 		want []string
 	}{
-		{"grow", func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi") }, nil},
+		{"grow", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+		}, nil},
 		{"bind", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "pv1" }, nil},
 		{"attributes class", func(c *corev1.PersistentVolumeClaim) { s := "gold"; c.Spec.VolumeAttributesClassName = &s }, nil},
-		{"shrink", func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("512Mi") },
+		{"shrink", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("512Mi")
+		},
 			[]string{"FieldValueForbidden spec.resources.requests.storage"}},
-		{"access modes", func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany} },
+		{"access modes", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+		},
 			[]string{"FieldValueForbidden spec"}},
 		{"class", func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
 	}

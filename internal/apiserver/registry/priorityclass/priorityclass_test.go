@@ -41,7 +41,10 @@ func TestValidate(t *testing.T) {
 		{"user too high", pc("high", 1000000001, nil), []string{"FieldValueForbidden value"}},
 		{"unknown system name", pc("system-mine", 10, nil), []string{"FieldValueForbidden metadata.name"}},
 		{"wrong system value", pc("system-cluster-critical", 10, nil), []string{"FieldValueForbidden metadata.name"}},
-		{"bad policy", pc("p", 1, func(p *schedulingv1.PriorityClass) { x := corev1.PreemptionPolicy("Sometimes"); p.PreemptionPolicy = &x }),
+		{"bad policy", pc("p", 1, func(p *schedulingv1.PriorityClass) {
+			x := corev1.PreemptionPolicy("Sometimes")
+			p.PreemptionPolicy = &x
+		}),
 			[]string{"FieldValueNotSupported preemptionPolicy"}},
 	}
 	for _, tc := range cases {

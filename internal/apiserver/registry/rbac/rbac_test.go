@@ -66,13 +66,17 @@ func TestBindings(t *testing.T) {
 		want []string
 	}{
 		{"valid", b, nil},
-		{"system role name", rb(func(b *rbacv1.RoleBinding) { b.RoleRef = rbacv1.RoleRef{Kind: "ClusterRole", Name: "system:controller:x"} }), nil},
+		{"system role name", rb(func(b *rbacv1.RoleBinding) {
+			b.RoleRef = rbacv1.RoleRef{Kind: "ClusterRole", Name: "system:controller:x"}
+		}), nil},
 		{"bad role kind", rb(func(b *rbacv1.RoleBinding) { b.RoleRef.Kind = "Pod" }), []string{"FieldValueNotSupported roleRef.kind"}},
 		{"bad role group", rb(func(b *rbacv1.RoleBinding) { b.RoleRef.APIGroup = "example.com" }), []string{"FieldValueNotSupported roleRef.apiGroup"}},
 		{"no role name", rb(func(b *rbacv1.RoleBinding) { b.RoleRef.Name = "" }), []string{"FieldValueRequired roleRef.name"}},
 		{"bad subject kind", rb(func(b *rbacv1.RoleBinding) { b.Subjects = []rbacv1.Subject{{Kind: "Robot", Name: "r"}} }),
 			[]string{"FieldValueNotSupported subjects[0].kind"}},
-		{"sa with group", rb(func(b *rbacv1.RoleBinding) { b.Subjects = []rbacv1.Subject{{Kind: "ServiceAccount", Name: "x", APIGroup: "rbac.authorization.k8s.io"}} }),
+		{"sa with group", rb(func(b *rbacv1.RoleBinding) {
+			b.Subjects = []rbacv1.Subject{{Kind: "ServiceAccount", Name: "x", APIGroup: "rbac.authorization.k8s.io"}}
+		}),
 			[]string{"FieldValueNotSupported subjects[0].apiGroup"}},
 		{"subject without name", rb(func(b *rbacv1.RoleBinding) { b.Subjects = []rbacv1.Subject{{Kind: "Group"}} }),
 			[]string{"FieldValueRequired subjects[0].name"}},
