@@ -1,0 +1,49 @@
+package lease
+
+import (
+	"context"
+	"fmt"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"k8s.io/apimachinery/pkg/api/validate/content"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/registry"
+)
+
+// Strategy returns the Lease strategy.
+func Strategy() registry.Strategy {
+	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
+		l, ok := obj.(*coordinationv1.Lease)
+		if !ok {
+			return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Lease, got %T", obj))}
+		}
+		return Validate(l)
+	}
+	return registry.Strategy{
+		Validate:       validate,
+		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
+	}
+}
+
+// Validate checks a Lease's spec.
+func Validate(l *coordinationv1.Lease) field.ErrorList {
+	var errs field.ErrorList
+	specPath := field.NewPath("spec")
+	if d := l.Spec.LeaseDurationSeconds; d != nil && *d <= 0 {
+		errs = append(errs, field.Invalid(specPath.Child("leaseDurationSeconds"), *d, "must be greater than 0"))
+	}
+	if n := l.Spec.LeaseTransitions; n != nil && *n < 0 {
+		errs = append(errs, field.Invalid(specPath.Child("leaseTransitions"), *n, "must be greater than or equal to 0"))
+	}
+	if s := l.Spec.Strategy; s != nil {
+		for _, msg := range content.IsLabelKey(string(*s)) {
+			errs = append(errs, field.Invalid(specPath.Child("strategy"), *s, msg))
+		}
+	}
+	if l.Spec.PreferredHolder != nil && *l.Spec.PreferredHolder != "" && l.Spec.Strategy == nil {
+		errs = append(errs, field.Forbidden(specPath.Child("preferredHolder"), "may only be specified if `strategy` is defined"))
+	}
+	return errs
+}

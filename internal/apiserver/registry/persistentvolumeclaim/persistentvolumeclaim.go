@@ -1,0 +1,157 @@
+package persistentvolumeclaim
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
+	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/registry"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolume"
+)
+
+var (
+	supportedVolumeModes = []corev1.PersistentVolumeMode{corev1.PersistentVolumeBlock, corev1.PersistentVolumeFilesystem}
+	supportedPhases      = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
+)
+
+// Strategy returns the PersistentVolumeClaim strategy.
+func Strategy() registry.Strategy {
+	return registry.Strategy{
+		Default: func(obj runtime.Object) {
+			if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
+				Default(pvc)
+			}
+		},
+		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
+			pvc, ok := obj.(*corev1.PersistentVolumeClaim)
+			if !ok {
+				return wrongType(obj)
+			}
+			return Validate(pvc)
+		},
+		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
+			pvc, ok1 := obj.(*corev1.PersistentVolumeClaim)
+			oldPVC, ok2 := old.(*corev1.PersistentVolumeClaim)
+			if !ok1 || !ok2 {
+				return wrongType(obj)
+			}
+			return ValidateUpdate(pvc, oldPVC)
+		},
+		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
+			pvc, ok := obj.(*corev1.PersistentVolumeClaim)
+			if !ok {
+				return wrongType(obj)
+			}
+			return validateStatus(pvc)
+		},
+	}
+}
+
+func wrongType(obj runtime.Object) field.ErrorList {
+	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.PersistentVolumeClaim, got %T", obj))}
+}
+
+// Default sets volumeMode Filesystem and phase Pending, as upstream.
+func Default(pvc *corev1.PersistentVolumeClaim) {
+	if pvc.Spec.VolumeMode == nil {
+		m := corev1.PersistentVolumeFilesystem
+		pvc.Spec.VolumeMode = &m
+	}
+	if pvc.Status.Phase == "" {
+		pvc.Status.Phase = corev1.ClaimPending
+	}
+}
+
+// Validate checks a claim's spec.
+func Validate(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
+	var errs field.ErrorList
+	specPath := field.NewPath("spec")
+	if len(pvc.Spec.AccessModes) == 0 {
+		errs = append(errs, field.Required(specPath.Child("accessModes"), "at least 1 access mode is required"))
+	} else {
+		errs = append(errs, persistentvolume.ValidateAccessModes(pvc.Spec.AccessModes, specPath.Child("accessModes"))...)
+	}
+	storagePath := specPath.Child("resources").Key(string(corev1.ResourceStorage))
+	if q, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
+		errs = append(errs, field.Required(storagePath, ""))
+	} else if q.Sign() <= 0 {
+		errs = append(errs, field.Invalid(storagePath, q.String(), "must be greater than zero"))
+	}
+	if pvc.Spec.Selector != nil {
+		errs = append(errs, metav1validation.ValidateLabelSelector(pvc.Spec.Selector, metav1validation.LabelSelectorValidationOptions{}, specPath.Child("selector"))...)
+	}
+	if sc := pvc.Spec.StorageClassName; sc != nil && *sc != "" {
+		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(*sc, false) {
+			errs = append(errs, field.Invalid(specPath.Child("storageClassName"), *sc, msg))
+		}
+	}
+	if vac := pvc.Spec.VolumeAttributesClassName; vac != nil && *vac != "" {
+		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(*vac, false) {
+			errs = append(errs, field.Invalid(specPath.Child("volumeAttributesClassName"), *vac, msg))
+		}
+	}
+	if m := pvc.Spec.VolumeMode; m != nil && !slices.Contains(supportedVolumeModes, *m) {
+		errs = append(errs, field.NotSupported(specPath.Child("volumeMode"), *m, supportedVolumeModes))
+	}
+	if ds := pvc.Spec.DataSource; ds != nil {
+		if ds.Kind == "" {
+			errs = append(errs, field.Required(specPath.Child("dataSource", "kind"), ""))
+		}
+		if ds.Name == "" {
+			errs = append(errs, field.Required(specPath.Child("dataSource", "name"), ""))
+		}
+	}
+	if ds := pvc.Spec.DataSourceRef; ds != nil {
+		if ds.Kind == "" {
+			errs = append(errs, field.Required(specPath.Child("dataSourceRef", "kind"), ""))
+		}
+		if ds.Name == "" {
+			errs = append(errs, field.Required(specPath.Child("dataSourceRef", "name"), ""))
+		}
+	}
+	return errs
+}
+
+// ValidateUpdate freezes the spec except for a growing storage request, the volume attributes
+// class, and volumeName going from empty to set (the binder's write).
+func ValidateUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
+	errs := Validate(pvc)
+	newSpec, oldSpec := pvc.Spec.DeepCopy(), old.Spec.DeepCopy()
+	if oldSpec.VolumeName == "" {
+		oldSpec.VolumeName = newSpec.VolumeName
+	}
+	oldSpec.VolumeAttributesClassName = newSpec.VolumeAttributesClassName
+	newStorage, newOK := newSpec.Resources.Requests[corev1.ResourceStorage]
+	oldStorage, oldOK := oldSpec.Resources.Requests[corev1.ResourceStorage]
+	if newOK && oldOK {
+		newSpec.Resources.Requests[corev1.ResourceStorage] = oldStorage
+		if newStorage.Cmp(oldStorage) < 0 {
+			errs = append(errs, field.Forbidden(field.NewPath("spec", "resources", "requests", "storage"), "field can not be less than previous value"))
+		}
+	}
+	if !equality.Semantic.DeepEqual(newSpec, oldSpec) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec"),
+			"spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"))
+	}
+	return errs
+}
+
+func validateStatus(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
+	var errs field.ErrorList
+	if p := pvc.Status.Phase; p != "" && !slices.Contains(supportedPhases, p) {
+		errs = append(errs, field.NotSupported(field.NewPath("status", "phase"), p, supportedPhases))
+	}
+	for name, q := range pvc.Status.Capacity {
+		if q.Sign() < 0 {
+			errs = append(errs, field.Invalid(field.NewPath("status", "capacity").Key(string(name)), q.String(), "must be greater than or equal to 0"))
+		}
+	}
+	return errs
+}

@@ -1,0 +1,103 @@
+package persistentvolumeclaim
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/registrytest"
+)
+
+func pvc(mut func(*corev1.PersistentVolumeClaim)) *corev1.PersistentVolumeClaim {
+	c := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default"},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if mut != nil {
+		mut(c)
+	}
+	Default(c)
+	return c
+}
+
+func TestDefault(t *testing.T) {
+	c := pvc(nil)
+	if *c.Spec.VolumeMode != corev1.PersistentVolumeFilesystem || c.Status.Phase != corev1.ClaimPending {
+		t.Fatalf("defaults: %+v", c)
+	}
+	b := corev1.PersistentVolumeBlock
+	if c := pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeMode = &b }); *c.Spec.VolumeMode != b {
+		t.Fatalf("volumeMode overridden")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		c    *corev1.PersistentVolumeClaim
+		want []string
+	}{
+		{"valid", pvc(nil), nil},
+		{"no access modes", pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.AccessModes = nil }), []string{"FieldValueRequired spec.accessModes"}},
+		{"no storage", pvc(func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests = nil }), []string{"FieldValueRequired spec.resources[storage]"}},
+		{"zero storage", pvc(func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("0")
+		}),
+			[]string{"FieldValueInvalid spec.resources[storage]"}},
+		{"bad selector", pvc(func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Selector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}
+		}), []string{"FieldValueInvalid spec.selector.matchExpressions[0].operator"}},
+		{"bad class", pvc(func(c *corev1.PersistentVolumeClaim) { s := "Fast_SSD"; c.Spec.StorageClassName = &s }),
+			[]string{"FieldValueInvalid spec.storageClassName"}},
+		{"data source without name", pvc(func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.DataSource = &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim"}
+		}), []string{"FieldValueRequired spec.dataSource.name"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			registrytest.ExpectErrors(t, Strategy().Validate(context.Background(), tc.c), tc.want...)
+		})
+	}
+}
+
+func TestValidateUpdate(t *testing.T) {
+	old := pvc(nil)
+	cases := []struct {
+		name string
+		mut  func(*corev1.PersistentVolumeClaim)
+		want []string
+	}{
+		{"grow", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+		}, nil},
+		{"bind", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "pv1" }, nil},
+		{"attributes class", func(c *corev1.PersistentVolumeClaim) { s := "gold"; c.Spec.VolumeAttributesClassName = &s }, nil},
+		{"shrink", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("512Mi")
+		},
+			[]string{"FieldValueForbidden spec.resources.requests.storage"}},
+		{"access modes", func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
+		},
+			[]string{"FieldValueForbidden spec"}},
+		{"class", func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := old.DeepCopy()
+			tc.mut(c)
+			registrytest.ExpectErrors(t, Strategy().ValidateUpdate(context.Background(), c, old), tc.want...)
+		})
+	}
+	bound := old.DeepCopy()
+	bound.Spec.VolumeName = "pv1"
+	rebind := bound.DeepCopy()
+	rebind.Spec.VolumeName = "pv2"
+	registrytest.ExpectErrors(t, Strategy().ValidateUpdate(context.Background(), rebind, bound), "FieldValueForbidden spec")
+}
