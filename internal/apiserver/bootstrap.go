@@ -79,6 +79,12 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	if err := ensure(corev1.SchemeGroupVersion.WithResource("services"), metav1.NamespaceDefault, svc); err != nil {
 		return err
 	}
+	if cfg.AdvertiseAddress.IsLoopback() {
+		// Endpoints may not point at loopback (no pod could use them): a server advertised there
+		// serves only its own host, and the kubernetes Service gets no endpoints.
+		s.log.Warn("advertise address is loopback; the kubernetes Service will have no endpoints", "address", cfg.AdvertiseAddress)
+		return nil
+	}
 	if err := s.reconcileEndpoints(ctx, cfg, opts); err != nil {
 		return err
 	}
@@ -147,4 +153,3 @@ func (s *Server) put(ctx context.Context, gvr schema.GroupVersionResource, obj r
 	}, true, opts)
 	return err
 }
-

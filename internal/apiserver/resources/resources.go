@@ -5,14 +5,42 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/printers"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/configmap"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/controllerrevision"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/cronjob"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/daemonset"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/deployment"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/endpoints"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/endpointslice"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/event"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/horizontalpodautoscaler"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/job"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/lease"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/limitrange"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/namespace"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/node"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolume"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolumeclaim"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/pod"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/poddisruptionbudget"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/podtemplate"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/priorityclass"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/rbac"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/replicaset"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/resourcequota"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/secret"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/service"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/serviceaccount"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/statefulset"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/storageclass"
 )
 
 // Options tune the catalog.
@@ -112,9 +140,58 @@ func All(opts Options) []*registry.Resource {
 	return out
 }
 
+// strategies maps each resource to its strategy.
+var strategies = map[schema.GroupResource]func() registry.Strategy{
+	{Resource: "namespaces"}:                                              namespace.Strategy,
+	{Resource: "pods"}:                                                    pod.Strategy,
+	{Resource: "services"}:                                                service.Strategy,
+	{Resource: "endpoints"}:                                               endpoints.Strategy,
+	{Resource: "configmaps"}:                                              configmap.Strategy,
+	{Resource: "secrets"}:                                                 secret.Strategy,
+	{Resource: "nodes"}:                                                   node.Strategy,
+	{Resource: "events"}:                                                  event.Strategy,
+	{Resource: "serviceaccounts"}:                                         serviceaccount.Strategy,
+	{Resource: "persistentvolumes"}:                                       persistentvolume.Strategy,
+	{Resource: "persistentvolumeclaims"}:                                  persistentvolumeclaim.Strategy,
+	{Resource: "resourcequotas"}:                                          resourcequota.Strategy,
+	{Resource: "limitranges"}:                                             limitrange.Strategy,
+	{Resource: "podtemplates"}:                                            podtemplate.Strategy,
+	{Group: "apps", Resource: "deployments"}:                              deployment.Strategy,
+	{Group: "apps", Resource: "replicasets"}:                              replicaset.Strategy,
+	{Group: "apps", Resource: "statefulsets"}:                             statefulset.Strategy,
+	{Group: "apps", Resource: "daemonsets"}:                               daemonset.Strategy,
+	{Group: "apps", Resource: "controllerrevisions"}:                      controllerrevision.Strategy,
+	{Group: "batch", Resource: "jobs"}:                                    job.Strategy,
+	{Group: "batch", Resource: "cronjobs"}:                                cronjob.Strategy,
+	{Group: "coordination.k8s.io", Resource: "leases"}:                    lease.Strategy,
+	{Group: "discovery.k8s.io", Resource: "endpointslices"}:               endpointslice.Strategy,
+	{Group: "events.k8s.io", Resource: "events"}:                          event.EventsV1Strategy,
+	{Group: "storage.k8s.io", Resource: "storageclasses"}:                 storageclass.Strategy,
+	{Group: "policy", Resource: "poddisruptionbudgets"}:                   poddisruptionbudget.Strategy,
+	{Group: "autoscaling", Resource: "horizontalpodautoscalers"}:          horizontalpodautoscaler.Strategy,
+	{Group: "scheduling.k8s.io", Resource: "priorityclasses"}:             priorityclass.Strategy,
+	{Group: "rbac.authorization.k8s.io", Resource: "roles"}:               rbac.RoleStrategy,
+	{Group: "rbac.authorization.k8s.io", Resource: "rolebindings"}:        rbac.RoleBindingStrategy,
+	{Group: "rbac.authorization.k8s.io", Resource: "clusterroles"}:        rbac.ClusterRoleStrategy,
+	{Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}: rbac.ClusterRoleBindingStrategy,
+}
+
 // wire attaches the per-resource behaviour.
 func wire(r *registry.Resource, opts Options) {
 	gr := r.GroupResource()
+	if f := strategies[gr]; f != nil {
+		r.Strategy = f()
+	}
+	switch r.GroupVersion() {
+	case eventsV1:
+		// One storage for both versions of Event: core/v1's keys.
+		r.StorageVersion = core
+		r.StorageResource = schema.GroupResource{Resource: "events"}
+		r.ToStorage, r.FromStorage = event.ToStorage, event.FromStorage
+	case autoV1:
+		r.StorageVersion = autoV2
+		r.ToStorage, r.FromStorage = horizontalpodautoscaler.ToStorage, horizontalpodautoscaler.FromStorage
+	}
 	switch gr.Group {
 	case "rbac.authorization.k8s.io":
 		r.NameValidation = pathSegmentName
