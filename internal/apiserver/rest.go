@@ -28,6 +28,8 @@ type writeOptions struct {
 	user        admission.UserInfo
 	// applied says managed fields were already computed (server-side apply).
 	applied bool
+	// skipAdmission is for the API server's own writes on behalf of admission plugins.
+	skipAdmission bool
 }
 
 var errDeleteNow = errors.New("delete now")
@@ -37,6 +39,9 @@ func (s *Server) admit(ctx context.Context, ep *endpoint, op admission.Operation
 	a := &admission.Attributes{
 		Operation: op, Resource: ep.res.GroupVersionResource, Subresource: opts.subresource, Kind: ep.gvk,
 		Namespace: m.GetNamespace(), Name: m.GetName(), Object: obj, OldObject: old, User: opts.user, DryRun: opts.dryRun,
+	}
+	if opts.skipAdmission {
+		return a, nil
 	}
 	return a, s.cfg.Admission.Admit(ctx, a)
 }
@@ -78,11 +83,18 @@ func specChanged(obj, old runtime.Object) bool {
 
 // prepareCreate runs the create pipeline up to storage: defaults, server-owned fields, admission,
 // validation. obj is in the served version and is modified.
-func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace string, obj runtime.Object, opts writeOptions) error {
+func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace string, obj runtime.Object, opts writeOptions) (finish func(bool), err error) {
+	finish = func(bool) {}
+	defer func() {
+		if err != nil {
+			finish(false)
+			finish = func(bool) {}
+		}
+	}()
 	m := accessor(obj)
 	if ep.res.Namespaced {
 		if m.GetNamespace() != "" && m.GetNamespace() != namespace {
-			return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+			return finish, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 		}
 		m.SetNamespace(namespace)
 	} else {
@@ -113,16 +125,26 @@ func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace stri
 	}
 	attrs, err := s.admit(ctx, ep, admission.Create, obj, nil, opts)
 	if err != nil {
-		return err
+		return finish, err
+	}
+	if h := s.cfg.Hooks[ep.res.GroupResource()]; h != nil {
+		f, err := h.BeginCreate(ctx, obj, opts.dryRun)
+		if err != nil {
+			return finish, err
+		}
+		finish = f
 	}
 	errs := apivalidation.ValidateObjectMetaAccessor(m, ep.res.Namespaced, ep.nameValidation(), field.NewPath("metadata"))
 	if f := ep.res.Strategy.Validate; f != nil {
 		errs = append(errs, f(ctx, obj)...)
 	}
 	if len(errs) > 0 {
-		return ep.invalid(obj, errs)
+		return finish, ep.invalid(obj, errs)
 	}
-	return s.cfg.Admission.Validate(ctx, attrs)
+	if opts.skipAdmission {
+		return finish, nil
+	}
+	return finish, s.cfg.Admission.Validate(ctx, attrs)
 }
 
 // create stores a new object; obj is in the served version.
@@ -132,16 +154,19 @@ func (s *Server) create(ctx context.Context, ep *endpoint, namespace string, obj
 		if generated {
 			accessor(obj).SetName("")
 		}
-		if err := s.prepareCreate(ctx, ep, namespace, obj, opts); err != nil {
+		finish, err := s.prepareCreate(ctx, ep, namespace, obj, opts)
+		if err != nil {
 			return nil, err
 		}
 		if !opts.applied {
 			obj = ep.trackUpdate(ep.newObject(), obj, opts.manager, "")
 		}
 		if opts.dryRun {
+			finish(false)
 			return obj, nil
 		}
 		out, err := s.store(ctx, ep, obj)
+		finish(err == nil)
 		if errors.Is(err, storage.ErrAlreadyExists) && generated && attempt < 8 {
 			continue // the random suffix collided: draw another
 		}
@@ -179,7 +204,13 @@ func (s *Server) update(ctx context.Context, ep *endpoint, namespace, name strin
 	key := ep.key(namespace, name)
 	gr := ep.res.GroupResource()
 	var result runtime.Object
+	// finish settles what the hooks of the latest attempt reserved; an attempt that loses a
+	// concurrent write is undone before the next one.
+	finish := func(bool) {}
+	defer func() { finish(err == nil && !opts.dryRun) }()
 	try := func(stored runtime.Object) (runtime.Object, int64, error) {
+		finish(false)
+		finish = func(bool) {}
 		created = false
 		if stored == nil {
 			if !allowCreate {
@@ -192,9 +223,11 @@ func (s *Server) update(ctx context.Context, ep *endpoint, namespace, name strin
 			if m := accessor(obj); m.GetName() != name {
 				return nil, 0, apierrors.NewBadRequest("the name of the object (" + m.GetName() + ") does not match the name on the URL (" + name + ")")
 			}
-			if err := s.prepareCreate(ctx, ep, namespace, obj, opts); err != nil {
+			f, err := s.prepareCreate(ctx, ep, namespace, obj, opts)
+			if err != nil {
 				return nil, 0, err
 			}
+			finish = f
 			if !opts.applied {
 				obj = ep.trackUpdate(ep.newObject(), obj, opts.manager, "")
 			}
@@ -212,9 +245,11 @@ func (s *Server) update(ctx context.Context, ep *endpoint, namespace, name strin
 		if err != nil {
 			return nil, 0, err
 		}
-		if err := s.prepareUpdate(ctx, ep, namespace, name, obj, old, opts); err != nil {
+		f, err := s.prepareUpdate(ctx, ep, namespace, name, obj, old, opts)
+		if err != nil {
 			return nil, 0, err
 		}
+		finish = f
 		result = obj
 		return s.forStorage(ep, obj)
 	}
@@ -254,8 +289,17 @@ func (s *Server) update(ctx context.Context, ep *endpoint, namespace, name strin
 		if err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrConflict) {
 			return nil, false, storageError(err, gr, name)
 		}
+		if err == nil {
+			s.afterDelete(ctx, ep, out)
+		}
 	}
 	return out, created, nil
+}
+
+func (s *Server) afterDelete(ctx context.Context, ep *endpoint, obj runtime.Object) {
+	if h := s.cfg.Hooks[ep.res.GroupResource()]; h != nil {
+		h.AfterDelete(ctx, obj)
+	}
 }
 
 func (s *Server) forStorage(ep *endpoint, obj runtime.Object) (runtime.Object, int64, error) {
@@ -271,7 +315,19 @@ func (s *Server) forStorage(ep *endpoint, obj runtime.Object) (runtime.Object, i
 }
 
 // prepareUpdate checks and completes an update of old into obj (both in the served version).
-func (s *Server) prepareUpdate(ctx context.Context, ep *endpoint, namespace, name string, obj, old runtime.Object, opts writeOptions) error {
+func (s *Server) prepareUpdate(ctx context.Context, ep *endpoint, namespace, name string, obj, old runtime.Object, opts writeOptions) (finish func(bool), err error) {
+	finish = func(bool) {}
+	defer func() {
+		if err != nil {
+			finish(false)
+			finish = func(bool) {}
+		}
+	}()
+	err = s.prepareUpdateObject(ctx, ep, namespace, name, obj, old, opts, &finish)
+	return finish, err
+}
+
+func (s *Server) prepareUpdateObject(ctx context.Context, ep *endpoint, namespace, name string, obj, old runtime.Object, opts writeOptions, finish *func(bool)) error {
 	m, om := accessor(obj), accessor(old)
 	gr := ep.res.GroupResource()
 	if m.GetName() != name {
@@ -325,6 +381,13 @@ func (s *Server) prepareUpdate(ctx context.Context, ep *endpoint, namespace, nam
 	if err != nil {
 		return err
 	}
+	if h := s.cfg.Hooks[ep.res.GroupResource()]; h != nil && opts.subresource == "" {
+		f, err := h.BeginUpdate(ctx, obj, old, opts.dryRun)
+		if err != nil {
+			return err
+		}
+		*finish = f
+	}
 	errs := apivalidation.ValidateObjectMetaAccessorUpdate(m, om, field.NewPath("metadata"))
 	if om.GetDeletionTimestamp() != nil {
 		// Upstream refuses new finalizers on an object that is going away.
@@ -354,8 +417,10 @@ func (s *Server) prepareUpdate(ctx context.Context, ep *endpoint, namespace, nam
 	if len(errs) > 0 {
 		return ep.invalid(obj, errs)
 	}
-	if err := s.cfg.Admission.Validate(ctx, attrs); err != nil {
-		return err
+	if !opts.skipAdmission {
+		if err := s.cfg.Admission.Validate(ctx, attrs); err != nil {
+			return err
+		}
 	}
 	if !opts.applied {
 		sub := opts.subresource
@@ -512,6 +577,9 @@ func (s *Server) remove(ctx context.Context, ep *endpoint, namespace, name strin
 			return nil, false, storageError(err, gr, name)
 		}
 		out, err := ep.fromStorage(deleted)
+		if err == nil {
+			s.afterDelete(ctx, ep, out)
+		}
 		return out, true, err
 	}
 	return nil, false, apierrors.NewConflict(gr, name, errors.New("the object kept changing while being deleted"))

@@ -18,6 +18,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
@@ -51,6 +52,10 @@ type Config struct {
 	// OpenAPI, when set, serves /openapi/v2 and /openapi/v3/....
 	OpenAPI http.Handler
 
+	// Hooks add resource-specific steps that need storage beyond the object itself (allocating a
+	// Service's ClusterIP and NodePorts), keyed by group/resource.
+	Hooks map[schema.GroupResource]ResourceHooks
+
 	// Eviction, when set, decides whether a pod may be evicted (PodDisruptionBudgets); it returns a
 	// 429 error when not.
 	Eviction func(ctx context.Context, namespace, name string, dryRun bool) error
@@ -59,6 +64,17 @@ type Config struct {
 	ReadyChecks map[string]func(context.Context) error
 
 	Logger *slog.Logger
+}
+
+// ResourceHooks run inside writes of one resource. Begin hooks run after the strategy prepared the
+// object and mutating admission ran, before validation, so what they set (an allocated address) is
+// validated like the rest. They return finish, called once with whether the write was stored
+// (false: undo what Begin reserved). With dryRun they check but reserve nothing.
+type ResourceHooks interface {
+	BeginCreate(ctx context.Context, obj runtime.Object, dryRun bool) (finish func(stored bool), err error)
+	BeginUpdate(ctx context.Context, obj, old runtime.Object, dryRun bool) (finish func(stored bool), err error)
+	// AfterDelete runs once the object is gone from storage.
+	AfterDelete(ctx context.Context, obj runtime.Object)
 }
 
 // Server is a running API server.

@@ -40,6 +40,19 @@ type Attributes struct {
 	DryRun    bool
 }
 
+// Lookup reads and writes other objects for plugins whose decision depends on them (the namespace
+// of a new object, the quotas of a namespace). Reads come from the API server's watch cache and are
+// shared: never modify a returned object, DeepCopy it. Writes go through the API server's update
+// pipeline (without admission, to avoid recursion) with optimistic concurrency: a stale
+// resourceVersion yields a Conflict error.
+type Lookup interface {
+	Get(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (runtime.Object, error)
+	List(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error)
+	// Update writes obj (of the resource's served version) to the main resource or, with
+	// subresource "status", to its status.
+	Update(ctx context.Context, gvr schema.GroupVersionResource, obj runtime.Object, subresource string) (runtime.Object, error)
+}
+
 // Mutator changes objects before validation.
 type Mutator interface {
 	Admit(ctx context.Context, a *Attributes) error
