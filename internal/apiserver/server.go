@@ -98,7 +98,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Authorizer = auth.AllowAuthenticated{}
 	}
 	if cfg.Authenticator == nil {
-		cfg.Authenticator = auth.ClientCertAuthenticator{Roots: cfg.ClientCA}
+		cfg.Authenticator = auth.NewClientCertAuthenticator(cfg.ClientCA)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "apiserver"), endpoints: map[schema.GroupVersionResource]*endpoint{}}
 	for _, res := range cfg.Resources {

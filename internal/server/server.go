@@ -38,6 +38,8 @@ type Config struct {
 	ServiceClusterIPRange string
 	ServiceNodePortRange  string
 	EventTTL              time.Duration
+	// CompactionInterval is how often etcd history is compacted (default 5 minutes).
+	CompactionInterval time.Duration
 
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
@@ -70,6 +72,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ServiceNodePortRange == "" {
 		c.ServiceNodePortRange = "30000-32767"
+	}
+	if c.CompactionInterval == 0 {
+		c.CompactionInterval = 5 * time.Minute
 	}
 	if c.EventTTL == 0 {
 		c.EventTTL = time.Hour
@@ -153,6 +158,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go st.Compact(runCtx, cfg.CompactionInterval)
 	listening := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() { errc <- api.Run(runCtx, func() { close(listening) }) }()

@@ -2,8 +2,11 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
 )
@@ -15,17 +18,61 @@ type Authenticator interface {
 }
 
 // ClientCertAuthenticator accepts TLS client certificates verified against the cluster CA: the
-// common name is the user, the organizations its groups.
+// common name is the user, the organizations its groups. A chain once verified is remembered until
+// its leaf expires: verifying an ECDSA signature costs more than serving a typical request.
 type ClientCertAuthenticator struct {
 	Roots *x509.CertPool
+
+	mu       sync.Mutex
+	verified map[[32]byte]verifiedCert
+}
+
+type verifiedCert struct {
+	user     admission.UserInfo
+	notAfter time.Time
+}
+
+// maxVerifiedCerts bounds the cache; past it the cache starts over (clients are few, certs fewer).
+const maxVerifiedCerts = 4096
+
+// NewClientCertAuthenticator returns an authenticator trusting roots.
+func NewClientCertAuthenticator(roots *x509.CertPool) *ClientCertAuthenticator {
+	return &ClientCertAuthenticator{Roots: roots, verified: map[[32]byte]verifiedCert{}}
 }
 
 // Authenticate implements Authenticator.
-func (a ClientCertAuthenticator) Authenticate(r *http.Request) (admission.UserInfo, bool, error) {
+func (a *ClientCertAuthenticator) Authenticate(r *http.Request) (admission.UserInfo, bool, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return admission.UserInfo{}, false, nil
 	}
 	certs := r.TLS.PeerCertificates
+	h := sha256.New()
+	for _, c := range certs {
+		h.Write(c.Raw)
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	now := time.Now()
+	a.mu.Lock()
+	if v, ok := a.verified[key]; ok && now.Before(v.notAfter) {
+		a.mu.Unlock()
+		return v.user, true, nil
+	}
+	a.mu.Unlock()
+	user, err := a.verify(certs)
+	if err != nil {
+		return admission.UserInfo{}, false, err
+	}
+	a.mu.Lock()
+	if a.verified == nil || len(a.verified) >= maxVerifiedCerts {
+		a.verified = map[[32]byte]verifiedCert{}
+	}
+	a.verified[key] = verifiedCert{user: user, notAfter: certs[0].NotAfter}
+	a.mu.Unlock()
+	return user, true, nil
+}
+
+func (a *ClientCertAuthenticator) verify(certs []*x509.Certificate) (admission.UserInfo, error) {
 	opts := x509.VerifyOptions{
 		Roots:         a.Roots,
 		Intermediates: x509.NewCertPool(),
@@ -35,11 +82,11 @@ func (a ClientCertAuthenticator) Authenticate(r *http.Request) (admission.UserIn
 		opts.Intermediates.AddCert(c)
 	}
 	if _, err := certs[0].Verify(opts); err != nil {
-		return admission.UserInfo{}, false, err
+		return admission.UserInfo{}, err
 	}
 	groups := append([]string{}, certs[0].Subject.Organization...)
 	groups = append(groups, "system:authenticated")
-	return admission.UserInfo{Name: certs[0].Subject.CommonName, Groups: groups}, true, nil
+	return admission.UserInfo{Name: certs[0].Subject.CommonName, Groups: groups}, nil
 }
 
 // Attributes are what an authorizer decides on.

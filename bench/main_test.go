@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var skiffBin string
+
+func TestMain(m *testing.M) {
+	// The benchmarks need the binary; plain `go test ./...` runs no benchmark and builds nothing.
+	if !benchRequested() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "skiff-bench-")
+	if err != nil {
+		panic(err)
+	}
+	skiffBin = filepath.Join(dir, "skiff")
+	ldflags, _ := exec.Command("make", "-s", "-C", "..", "ldflags").Output()
+	cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", skiffBin, "../cmd/skiff")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building skiff:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func benchRequested() bool {
+	for _, a := range os.Args {
+		if strings.HasPrefix(a, "-test.bench") {
+			return true
+		}
+	}
+	return false
+}
+
+// server is a `skiff server` process.
+type server struct {
+	cmd        *exec.Cmd
+	dataDir    string
+	kubeconfig string
+}
+
+func freePort(b testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startServer(b testing.TB) *server {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "skb-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := freePort(b)
+	cmd := exec.Command(skiffBin, "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
+		"--secure-port", fmt.Sprint(port), "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	s := &server{cmd: cmd, dataDir: dir, kubeconfig: filepath.Join(dir, "admin.kubeconfig")}
+	b.Cleanup(s.stop)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(s.kubeconfig); err == nil {
+			cs := s.client(b)
+			if _, err := cs.Discovery().ServerVersion(); err == nil {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatal("skiff server did not become ready")
+	return nil
+}
+
+func (s *server) stop() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			<-done
+		}
+	}
+	os.RemoveAll(s.dataDir)
+}
+
+// restConfig returns a config with its own connection (a custom Dial defeats client-go's
+// transport cache), so that each benchmark client is a separate client as in upstream's figures.
+func (s *server) restConfig(b testing.TB) *rest.Config {
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = -1, 0
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	cfg.Dial = d.DialContext
+	return cfg
+}
+
+func (s *server) client(b testing.TB) kubernetes.Interface {
+	cs, err := kubernetes.NewForConfig(s.restConfig(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return cs
+}
+
+// memory reads a process's anonymous and total resident memory in bytes.
+func memory(pid int) (rssAnon, rss int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var kb int64
+		line := sc.Text()
+		if strings.HasPrefix(line, "RssAnon:") {
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "RssAnon:")), "%d", &kb)
+			rssAnon = kb << 10
+		}
+		if strings.HasPrefix(line, "VmRSS:") {
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &kb)
+			rss = kb << 10
+		}
+	}
+	return rssAnon, rss
+}
+
+// latencies collects durations and reports percentiles.
+type latencies []time.Duration
+
+func (l latencies) pct(p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
+	}
+	s := append(latencies{}, l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+var _ = context.Background
