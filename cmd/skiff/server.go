@@ -51,6 +51,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ServiceClusterIPRange, "service-cluster-ip-range", "10.96.0.0/12", "CIDR from which Service ClusterIPs are allocated")
 	f.StringVar(&cfg.ServiceNodePortRange, "service-node-port-range", "30000-32767", "port range for NodePort Services")
 	f.DurationVar(&cfg.EventTTL, "event-ttl", 0, "how long events are kept (default 1h)")
+	f.BoolVar(&cfg.Profiling, "profiling", true, "serve Go profiles at /debug/pprof/ (authenticated)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

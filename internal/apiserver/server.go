@@ -60,6 +60,10 @@ type Config struct {
 	// 429 error when not.
 	Eviction func(ctx context.Context, namespace, name string, dryRun bool) error
 
+	// Profiling serves Go's pprof handlers at /debug/pprof/ to authenticated users, as upstream's
+	// --profiling does.
+	Profiling bool
+
 	// ReadyChecks are consulted by /readyz besides etcd.
 	ReadyChecks map[string]func(context.Context) error
 
@@ -229,6 +233,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveDiscovery(w, r, info)
 	case strings.HasPrefix(path, "/openapi/") && s.cfg.OpenAPI != nil:
 		s.cfg.OpenAPI.ServeHTTP(w, r)
+	case strings.HasPrefix(path, "/debug/pprof") && s.cfg.Profiling:
+		servePprof(w, r)
 	case path == "/":
 		paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v2", "/openapi/v3"}
 		for _, g := range s.groups {

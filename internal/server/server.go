@@ -38,6 +38,8 @@ type Config struct {
 	ServiceClusterIPRange string
 	ServiceNodePortRange  string
 	EventTTL              time.Duration
+	// Profiling serves /debug/pprof/ on the API server.
+	Profiling bool
 	// CompactionInterval is how often etcd history is compacted (default 5 minutes).
 	CompactionInterval time.Duration
 
@@ -146,7 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 	api, err := apiserver.New(apiserver.Config{
 		Store: st, Resources: catalog, Listener: cfg.Listener,
 		BindAddress: cfg.BindAddress, Port: cfg.SecurePort,
-		ServingCert: bundle.Serving, ClientCA: bundle.CAPool, OpenAPI: oapi, Logger: log,
+		ServingCert: bundle.Serving, ClientCA: bundle.CAPool, OpenAPI: oapi, Logger: log, Profiling: cfg.Profiling,
 	})
 	if err != nil {
 		return err
