@@ -15,6 +15,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -69,6 +70,9 @@ type Handle struct {
 	closing   *atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	inProcOnce sync.Once
+	inProc     *clientv3.Client
 }
 
 // Client is the shared client; callers must not Close it (Handle.Close does).
@@ -79,6 +83,18 @@ func (h *Handle) Endpoints() []string { return append([]string(nil), h.endpoints
 
 // Embedded reports whether this process runs the etcd server.
 func (h *Handle) Embedded() bool { return h.server != nil }
+
+// InProcessClient returns a client that calls the embedded server's handlers directly, without
+// gRPC, sockets or serialisation; for external servers it returns Client. The API server uses it
+// for its own traffic: on a small machine the socket round trip costs as much as the write. The
+// caller must not Close it.
+func (h *Handle) InProcessClient() *clientv3.Client {
+	if h.server == nil {
+		return h.client
+	}
+	h.inProcOnce.Do(func() { h.inProc = v3client.New(h.server.Server) })
+	return h.inProc
+}
 
 // NewClient returns another client to the same store, configured like Client. gRPC multiplexes
 // every stream over one connection, so a component with heavy watch traffic may want its own.
@@ -105,6 +121,9 @@ func (h *Handle) Close() error {
 		}
 		if h.client != nil {
 			h.closeErr = h.client.Close()
+		}
+		if h.inProc != nil {
+			h.inProc.Close()
 		}
 		if h.server != nil {
 			h.server.Close()

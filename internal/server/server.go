@@ -139,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer store.Close()
 	log.Info("etcd ready", "embedded", store.Embedded(), "endpoints", store.Endpoints(), "took", time.Since(start).Round(time.Millisecond))
 
-	st := storage.New(store.Client(), storage.Options{Logger: log})
+	st := storage.New(store.InProcessClient(), storage.Options{Logger: log})
 	catalog := resources.All(resources.Options{EventTTL: cfg.EventTTL})
 	oapi, err := openapi.New(openAPIResources(catalog))
 	if err != nil {

@@ -65,8 +65,8 @@ type cache struct {
 	watchers map[*watcher]struct{}
 }
 
-func newCache() *cache {
-	return &cache{items: map[string]*Item{}, watchers: map[*watcher]struct{}{}}
+func newCache(window int) *cache {
+	return &cache{items: map[string]*Item{}, watchers: map[*watcher]struct{}{}, history: make([]Event, window)}
 }
 
 func (c *cache) load(key string, obj runtime.Object, rev int64) {
@@ -77,7 +77,6 @@ func (c *cache) load(key string, obj runtime.Object, rev int64) {
 func (c *cache) startHistory(rev int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.history = make([]Event, historyWindow)
 	c.historyStart = rev
 	c.rv = rev
 }

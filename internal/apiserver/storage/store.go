@@ -36,6 +36,9 @@ type Store struct {
 	rvMu     sync.Mutex
 	rvSignal chan struct{} // closed and replaced whenever rv advances
 
+	historyWindow    int
+	bookmarkInterval time.Duration
+
 	ready     chan struct{}
 	leases    *leaseManager
 	stopWatch context.CancelFunc
@@ -72,15 +75,9 @@ func New(client *clientv3.Client, opts Options) *Store {
 		done:      make(chan struct{}),
 		leases:    newLeaseManager(client),
 	}
-	historyWindow = opts.HistoryWindow
-	bookmarkInterval = opts.BookmarkInterval
+	s.historyWindow, s.bookmarkInterval = opts.HistoryWindow, opts.BookmarkInterval
 	return s
 }
-
-var (
-	historyWindow    = 10000
-	bookmarkInterval = 10 * time.Second
-)
 
 // Client is the etcd client underneath, for components that keep their own keys (allocators).
 func (s *Store) Client() *clientv3.Client { return s.client }
@@ -98,7 +95,7 @@ func (s *Store) Register(gr schema.GroupResource, gvk schema.GroupVersionKind, n
 	if r, ok := s.resources[prefix]; ok {
 		return r
 	}
-	r := &Resource{store: s, prefix: prefix, gvk: gvk, newFunc: newFunc, cache: newCache()}
+	r := &Resource{store: s, prefix: prefix, gvk: gvk, newFunc: newFunc, cache: newCache(s.historyWindow)}
 	s.resources[prefix] = r
 	return r
 }
@@ -225,7 +222,7 @@ func (s *Store) follow(ctx context.Context, wch clientv3.WatchChan) {
 // tick asks etcd for progress notifications so that the caches' revision follows etcd's even while
 // nothing under /registry/ changes, and sends bookmarks.
 func (s *Store) tick(ctx context.Context) {
-	t := time.NewTicker(bookmarkInterval)
+	t := time.NewTicker(s.bookmarkInterval)
 	defer t.Stop()
 	for {
 		select {
