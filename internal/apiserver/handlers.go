@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -307,8 +308,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ep *endpoint
 		return storageError(err, ep.res.GroupResource(), "")
 	}
 	lm := metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.RV, 10), Continue: res.Continue, RemainingItemCount: res.Remaining}
-	if out.As == "" && out.MediaType == mediaJSON && !out.Pretty && !ep.converts() {
-		return s.writeJSONList(w, ep, lm, res.Items)
+	if out.As == "" && !out.Pretty && !ep.converts() {
+		switch out.MediaType {
+		case mediaJSON:
+			return s.writeJSONList(w, ep, lm, res.Items)
+		case mediaProtobuf:
+			return s.writeProtobufList(w, ep, lm, res.Items)
+		}
 	}
 	objs := make([]runtime.Object, 0, len(res.Items))
 	for _, it := range res.Items {
@@ -373,6 +379,57 @@ func (s *Server) writeJSONList(w http.ResponseWriter, ep *endpoint, lm metav1.Li
 	w.WriteHeader(http.StatusOK)
 	_, err = w.Write(buf.Bytes())
 	return err
+}
+
+// protoMessage is what k8s.io/api types implement for protobuf.
+type protoMessage interface {
+	Marshal() ([]byte, error)
+}
+
+// writeProtobufList assembles a protobuf list from each item's memoised message: every k8s.io/api
+// list is ListMeta as field 1 and the items as repeated field 2, wrapped in the runtime.Unknown
+// envelope with the "k8s\x00" prefix.
+func (s *Server) writeProtobufList(w http.ResponseWriter, ep *endpoint, lm metav1.ListMeta, items []*storage.Item) error {
+	meta, err := lm.Marshal()
+	if err != nil {
+		return err
+	}
+	body := make([]byte, 0, 64+len(items)*512)
+	body = appendProtoField(body, 1, meta)
+	for _, it := range items {
+		b, err := it.Memo(mediaProtobuf, encodeProtoMessage)
+		if err != nil {
+			return err
+		}
+		body = appendProtoField(body, 2, b)
+	}
+	u := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: ep.gvk.GroupVersion().String(), Kind: ep.gvk.Kind + "List"}, Raw: body}
+	env, err := u.Marshal()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", mediaProtobuf)
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte("k8s\x00")); err != nil {
+		return err
+	}
+	_, err = w.Write(env)
+	return err
+}
+
+func encodeProtoMessage(obj runtime.Object) ([]byte, error) {
+	m, ok := obj.(protoMessage)
+	if !ok {
+		return nil, fmt.Errorf("%T has no protobuf encoding", obj)
+	}
+	return m.Marshal()
+}
+
+// appendProtoField appends a length-delimited field (wire type 2).
+func appendProtoField(b []byte, field int, data []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(field)<<3|2)
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(b, data...)
 }
 
 func encodeJSON(obj runtime.Object) ([]byte, error) {
