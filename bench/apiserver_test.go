@@ -44,10 +44,24 @@ func BenchmarkConfigMapCreate(b *testing.B) {
 	if n < 2000 {
 		n = 20000
 	}
+	b.ResetTimer()
+	lat, elapsed := runWriters(b, n, func(w int, i int64) error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: map[string]string{"v": payload}}
+		_, err := clients[w].CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{})
+		return err
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "creates/s")
+	b.ReportMetric(ms(lat.pct(0.50)), "p50-ms")
+	b.ReportMetric(ms(lat.pct(0.99)), "p99-ms")
+}
+
+// runWriters runs n operations over 16 concurrent writers and returns each one's latency and the
+// wall time of the whole run.
+func runWriters(b *testing.B, n int, op func(writer int, i int64) error) (latencies, time.Duration) {
 	var next atomic.Int64
 	lat := make([]latencies, writers)
 	var wg sync.WaitGroup
-	b.ResetTimer()
 	start := time.Now()
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
@@ -58,9 +72,8 @@ func BenchmarkConfigMapCreate(b *testing.B) {
 				if i > int64(n) {
 					return
 				}
-				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: map[string]string{"v": payload}}
 				t0 := time.Now()
-				if _, err := clients[w].CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
+				if err := op(w, i); err != nil {
 					b.Error(err)
 					return
 				}
@@ -70,14 +83,11 @@ func BenchmarkConfigMapCreate(b *testing.B) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	b.StopTimer()
 	var all latencies
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "creates/s")
-	b.ReportMetric(ms(all.pct(0.50)), "p50-ms")
-	b.ReportMetric(ms(all.pct(0.99)), "p99-ms")
+	return all, elapsed
 }
 
 // BenchmarkEtcdTxn is the floor under BenchmarkConfigMapCreate: create-if-absent transactions of
@@ -94,39 +104,14 @@ func BenchmarkEtcdTxn(b *testing.B) {
 	if n < 2000 {
 		n = 40000
 	}
-	var next atomic.Int64
-	lat := make([]latencies, writers)
-	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(n) {
-					return
-				}
-				key := fmt.Sprintf("/bench/%d", i)
-				t0 := time.Now()
-				_, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-					Then(clientv3.OpPut(key, payload)).Commit()
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}(w)
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	all, elapsed := runWriters(b, n, func(_ int, i int64) error {
+		key := fmt.Sprintf("/bench/%d", i)
+		_, err := cli.Txn(context.Background()).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, payload)).Commit()
+		return err
+	})
 	b.StopTimer()
-	var all latencies
-	for _, l := range lat {
-		all = append(all, l...)
-	}
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "txn/s")
 	b.ReportMetric(ms(all.pct(0.50)), "p50-ms")
 	b.ReportMetric(ms(all.pct(0.99)), "p99-ms")
@@ -191,26 +176,11 @@ func benchList(b *testing.B, protobuf bool) {
 	}
 	ns := "bench-list"
 	newNamespace(b, cs, ns)
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > 2000 {
-					return
-				}
-				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: map[string]string{"v": payload}}
-				if _, err := cs.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	runWriters(b, 2000, func(_ int, i int64) error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("cm-%d", i)}, Data: map[string]string{"v": payload}}
+		_, err := cs.CoreV1().ConfigMaps(ns).Create(context.Background(), cm, metav1.CreateOptions{})
+		return err
+	})
 	n := b.N
 	if n < 20 {
 		n = 200
