@@ -311,7 +311,10 @@ func (a *Services) plan(svc, old *corev1.Service) (*plan, field.ErrorList) {
 
 	// Cluster IPs.
 	oldIP := heldIP(old)
-	if spec.Type != corev1.ServiceTypeExternalName && !isHeadless(svc) {
+	// A cluster IP is immutable once set (None included): an update only allocates when the old
+	// object had none (it was an ExternalName), and any other change is validation's to refuse.
+	fixed := old != nil && old.Spec.Type != corev1.ServiceTypeExternalName && (oldIP != "" || isHeadless(old))
+	if spec.Type != corev1.ServiceTypeExternalName && !isHeadless(svc) && !fixed {
 		errs = append(errs, a.checkFamilies(svc)...)
 		want := spec.ClusterIP
 		if len(spec.ClusterIPs) > 0 {

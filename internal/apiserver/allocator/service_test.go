@@ -373,6 +373,18 @@ func TestUpdates(t *testing.T) {
 		}
 	})
 
+	t.Run("a changed cluster IP is left for validation", func(t *testing.T) {
+		taken := create(t, a, mkSvc("taken"))
+		s := create(t, a, mkSvc("fixed"))
+		before := allocated(t, a.ips)
+		for _, want := range []string{taken.Spec.ClusterIP, "10.0.0.200", "None"} {
+			next, err := update(t, s, func(s *corev1.Service) { ip(want)(s) }, false)
+			if err != nil || next.Spec.ClusterIP != want || allocated(t, a.ips) != before {
+				t.Fatalf("changing to %s: %v, %d allocated (had %d)", want, err, allocated(t, a.ips), before)
+			}
+		}
+	})
+
 	t.Run("health check port follows the traffic policy", func(t *testing.T) {
 		s := create(t, a, mkSvc("lb", typ(corev1.ServiceTypeLoadBalancer)))
 		s = must(update(t, s, func(s *corev1.Service) {
