@@ -231,7 +231,10 @@ func TestPrepareForUpdateDropsTypeDependentFields(t *testing.T) {
 				}
 			}},
 		{"to ExternalName drops the cluster IP fields", allocated(corev1.ServiceTypeClusterIP),
-			func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeExternalName; s.Spec.ExternalName = "example.com" },
+			func(s *corev1.Service) {
+				s.Spec.Type = corev1.ServiceTypeExternalName
+				s.Spec.ExternalName = "example.com"
+			},
 			func(t *testing.T, s *corev1.Service) {
 				if s.Spec.ClusterIP != "" || s.Spec.ClusterIPs != nil || s.Spec.IPFamilies != nil || s.Spec.IPFamilyPolicy != nil {
 					t.Fatalf("spec = %+v", s.Spec)
