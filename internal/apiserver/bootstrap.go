@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
+	"github.com/skiff-dev/skiff/internal/apiserver/storage"
 )
 
 // BootstrapConfig describes the objects every cluster has from its first start.
@@ -39,6 +40,12 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 		ep := s.endpoints[gvr]
 		if ep == nil {
 			return fmt.Errorf("bootstrap: %s is not served", gvr)
+		}
+		// An existing object is left alone without a create attempt: a create runs the resource
+		// hooks before storage notices the name is taken, and the kubernetes Service's request
+		// for its (already allocated) address would fail there instead of as AlreadyExists.
+		if _, err := ep.store.Get(ctx, ep.key(namespace, accessor(obj).GetName()), storage.ReadOptions{}); err == nil {
+			return nil
 		}
 		_, err := s.create(ctx, ep, namespace, obj, opts)
 		if err != nil && !apierrors.IsAlreadyExists(err) {

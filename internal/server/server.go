@@ -86,21 +86,6 @@ func (c *Config) Defaults() {
 	}
 }
 
-// firstServiceIP is the first usable address of the service range (the kubernetes Service's).
-func firstServiceIP(cidr string) (net.IP, error) {
-	_, n, err := net.ParseCIDR(cidr)
-	if err != nil {
-		return nil, fmt.Errorf("--service-cluster-ip-range: %w", err)
-	}
-	ip := make(net.IP, len(n.IP))
-	copy(ip, n.IP)
-	ip[len(ip)-1]++
-	if !n.Contains(ip) {
-		return nil, fmt.Errorf("--service-cluster-ip-range %s is too small", cidr)
-	}
-	return ip, nil
-}
-
 // Run starts everything and serves until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.Defaults()
@@ -108,10 +93,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	serviceIP, err := firstServiceIP(cfg.ServiceClusterIPRange)
+	serviceRanges, err := parseServiceRanges(cfg)
 	if err != nil {
 		return err
 	}
+	serviceIP := net.IP(serviceRanges.cidr.First().AsSlice())
 	hostIPs, _ := pki.HostIPs()
 	advertise := cfg.AdvertiseAddress
 	if advertise == nil {
@@ -145,10 +131,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("openapi: %w", err)
 	}
-	api, err := apiserver.New(apiserver.Config{
+	var api *apiserver.Server
+	services, err := newServiceAllocator(store.InProcessClient(), serviceRanges, func() *apiserver.Server { return api }, log)
+	if err != nil {
+		return err
+	}
+	api, err = apiserver.New(apiserver.Config{
 		Store: st, Resources: catalog, Listener: cfg.Listener,
 		BindAddress: cfg.BindAddress, Port: cfg.SecurePort,
 		ServingCert: bundle.Serving, ClientCA: bundle.CAPool, OpenAPI: oapi, Logger: log, Profiling: cfg.Profiling,
+		Hooks: map[schema.GroupResource]apiserver.ResourceHooks{{Resource: "services"}: services},
 	})
 	if err != nil {
 		return err
@@ -157,10 +149,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	defer st.Stop()
+	// The bitmaps must agree with the stored Services before the first allocation.
+	if err := services.Repair(ctx); err != nil {
+		return fmt.Errorf("service allocation: %w", err)
+	}
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go st.Compact(runCtx, cfg.CompactionInterval)
+	go services.RunRepair(runCtx)
 	listening := make(chan struct{})
 	errc := make(chan error, 1)
 	go func() { errc <- api.Run(runCtx, func() { close(listening) }) }()

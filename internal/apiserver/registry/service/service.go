@@ -211,6 +211,66 @@ func prepareForUpdate(_ context.Context, obj, old runtime.Object) {
 		spec.HealthCheckNodePort == 0 && spec.ExternalTrafficPolicy == oldSpec.ExternalTrafficPolicy {
 		spec.HealthCheckNodePort = oldSpec.HealthCheckNodePort
 	}
+	dropTypeDependentFields(spec, oldSpec)
+}
+
+// dropTypeDependentFields clears what the old type needed and the new one cannot have, when the
+// client left it as it was, as upstream does: a patch that only changes the type (NodePort to
+// ClusterIP, anything to ExternalName) would otherwise fail validation on values the server
+// itself once filled in. The allocator then frees what was dropped. A value the client changed
+// is kept, for validation to refuse.
+func dropTypeDependentFields(spec, oldSpec *corev1.ServiceSpec) {
+	if oldSpec.Type != corev1.ServiceTypeExternalName && spec.Type == corev1.ServiceTypeExternalName {
+		if spec.ClusterIP == oldSpec.ClusterIP && slices.Equal(spec.ClusterIPs, oldSpec.ClusterIPs) {
+			spec.ClusterIP, spec.ClusterIPs = "", nil
+		}
+		if slices.Equal(spec.IPFamilies, oldSpec.IPFamilies) {
+			spec.IPFamilies = nil
+		}
+		if ptrEqual(spec.IPFamilyPolicy, oldSpec.IPFamilyPolicy) {
+			spec.IPFamilyPolicy = nil
+		}
+	}
+	if needsNodePorts(oldSpec.Type) && !needsNodePorts(spec.Type) {
+		old := sets.New[int32]()
+		for _, p := range oldSpec.Ports {
+			old.Insert(p.NodePort)
+		}
+		unchanged := true
+		for _, p := range spec.Ports {
+			if p.NodePort != 0 && !old.Has(p.NodePort) {
+				unchanged = false
+			}
+		}
+		if unchanged {
+			for i := range spec.Ports {
+				spec.Ports[i].NodePort = 0
+			}
+		}
+		if spec.ExternalTrafficPolicy == oldSpec.ExternalTrafficPolicy {
+			spec.ExternalTrafficPolicy = ""
+		}
+	}
+	oldHC := oldSpec.Type == corev1.ServiceTypeLoadBalancer && oldSpec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	newHC := spec.Type == corev1.ServiceTypeLoadBalancer && spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	if oldHC && !newHC && spec.HealthCheckNodePort == oldSpec.HealthCheckNodePort {
+		spec.HealthCheckNodePort = 0
+	}
+	if oldSpec.Type == corev1.ServiceTypeLoadBalancer && spec.Type != corev1.ServiceTypeLoadBalancer {
+		if ptrEqual(spec.AllocateLoadBalancerNodePorts, oldSpec.AllocateLoadBalancerNodePorts) {
+			spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if ptrEqual(spec.LoadBalancerClass, oldSpec.LoadBalancerClass) {
+			spec.LoadBalancerClass = nil
+		}
+	}
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func needsNodePorts(t corev1.ServiceType) bool {

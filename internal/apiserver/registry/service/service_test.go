@@ -188,3 +188,93 @@ func TestPrepareForUpdateKeepsNodePorts(t *testing.T) {
 		t.Fatalf("node port not carried over: %d", s.Spec.Ports[0].NodePort)
 	}
 }
+
+func TestPrepareForUpdateDropsTypeDependentFields(t *testing.T) {
+	allocated := func(typ corev1.ServiceType) *corev1.Service {
+		s := svc(func(s *corev1.Service) {
+			s.Spec.Type = typ
+			s.Spec.ClusterIP = "10.96.0.10"
+			s.Spec.ClusterIPs = []string{"10.96.0.10"}
+			if typ != corev1.ServiceTypeClusterIP {
+				s.Spec.Ports[0].NodePort = 31000
+			}
+			if typ == corev1.ServiceTypeLoadBalancer {
+				s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+				s.Spec.HealthCheckNodePort = 31001
+				s.Spec.LoadBalancerClass = ptr("example.com/lb")
+			}
+		})
+		Default(s)
+		return s
+	}
+	tests := []struct {
+		name  string
+		old   *corev1.Service
+		mut   func(*corev1.Service)
+		check func(t *testing.T, s *corev1.Service)
+	}{
+		{"NodePort to ClusterIP drops node ports and the traffic policy", allocated(corev1.ServiceTypeNodePort),
+			func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeClusterIP },
+			func(t *testing.T, s *corev1.Service) {
+				if s.Spec.Ports[0].NodePort != 0 || s.Spec.ExternalTrafficPolicy != "" || s.Spec.ClusterIP != "10.96.0.10" {
+					t.Fatalf("spec = %+v", s.Spec)
+				}
+				if errs := Validate(s); len(errs) > 0 {
+					t.Fatalf("still invalid: %v", errs)
+				}
+			}},
+		{"a node port the client changed is kept for validation", allocated(corev1.ServiceTypeNodePort),
+			func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeClusterIP; s.Spec.Ports[0].NodePort = 31005 },
+			func(t *testing.T, s *corev1.Service) {
+				if s.Spec.Ports[0].NodePort != 31005 {
+					t.Fatalf("nodePort = %d", s.Spec.Ports[0].NodePort)
+				}
+			}},
+		{"to ExternalName drops the cluster IP fields", allocated(corev1.ServiceTypeClusterIP),
+			func(s *corev1.Service) {
+				s.Spec.Type = corev1.ServiceTypeExternalName
+				s.Spec.ExternalName = "example.com"
+			},
+			func(t *testing.T, s *corev1.Service) {
+				if s.Spec.ClusterIP != "" || s.Spec.ClusterIPs != nil || s.Spec.IPFamilies != nil || s.Spec.IPFamilyPolicy != nil {
+					t.Fatalf("spec = %+v", s.Spec)
+				}
+				if errs := Validate(s); len(errs) > 0 {
+					t.Fatalf("still invalid: %v", errs)
+				}
+			}},
+		{"LoadBalancer to ClusterIP drops the health check port and class", allocated(corev1.ServiceTypeLoadBalancer),
+			func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeClusterIP },
+			func(t *testing.T, s *corev1.Service) {
+				if s.Spec.HealthCheckNodePort != 0 || s.Spec.LoadBalancerClass != nil || s.Spec.AllocateLoadBalancerNodePorts != nil {
+					t.Fatalf("spec = %+v", s.Spec)
+				}
+				if errs := Validate(s); len(errs) > 0 {
+					t.Fatalf("still invalid: %v", errs)
+				}
+			}},
+		{"Local to Cluster drops the health check port", allocated(corev1.ServiceTypeLoadBalancer),
+			func(s *corev1.Service) { s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster },
+			func(t *testing.T, s *corev1.Service) {
+				if s.Spec.HealthCheckNodePort != 0 || s.Spec.Ports[0].NodePort != 31000 {
+					t.Fatalf("spec = %+v", s.Spec)
+				}
+			}},
+		{"same type keeps everything", allocated(corev1.ServiceTypeLoadBalancer),
+			func(s *corev1.Service) { s.Labels = map[string]string{"a": "b"} },
+			func(t *testing.T, s *corev1.Service) {
+				if s.Spec.HealthCheckNodePort != 31001 || s.Spec.Ports[0].NodePort != 31000 || s.Spec.ClusterIP == "" {
+					t.Fatalf("spec = %+v", s.Spec)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.old.DeepCopy()
+			tt.mut(s)
+			Default(s)
+			Strategy().PrepareForUpdate(context.Background(), s, tt.old)
+			tt.check(t, s)
+		})
+	}
+}
