@@ -807,15 +807,7 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, ep *endpo
 	if err := decodeParams(r.URL.Query(), &opts); err != nil {
 		return err
 	}
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	dec, _, err := bodyDecoder(r, false)
-	if err != nil {
-		return err
-	}
-	obj, err := decodeAs(w, dec, body, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{}, "Ignore")
+	obj, err := decodeSubresourceBody(w, r, corev1.SchemeGroupVersion.WithKind("Binding"), &corev1.Binding{})
 	if err != nil {
 		return err
 	}
@@ -873,6 +865,20 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, ep *endpo
 	return nil
 }
 
+// decodeSubresourceBody decodes the body of a POST to a subresource (Binding, Eviction), which
+// carries its own kind rather than the resource's.
+func decodeSubresourceBody(w http.ResponseWriter, r *http.Request, gvk schema.GroupVersionKind, into runtime.Object) (runtime.Object, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	dec, _, err := bodyDecoder(r, false)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAs(w, dec, body, gvk, into, "Ignore")
+}
+
 func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 	for i := range st.Conditions {
 		if st.Conditions[i].Type == c.Type {
@@ -888,15 +894,7 @@ func setPodCondition(st *corev1.PodStatus, c corev1.PodCondition) {
 
 // handleEviction deletes a pod unless a PodDisruptionBudget forbids it (429).
 func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, ep *endpoint, info *requestInfo) error {
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	dec, _, err := bodyDecoder(r, false)
-	if err != nil {
-		return err
-	}
-	obj, err := decodeAs(w, dec, body, policyv1.SchemeGroupVersion.WithKind("Eviction"), &policyv1.Eviction{}, "Ignore")
+	obj, err := decodeSubresourceBody(w, r, policyv1.SchemeGroupVersion.WithKind("Eviction"), &policyv1.Eviction{})
 	if err != nil {
 		return err
 	}
