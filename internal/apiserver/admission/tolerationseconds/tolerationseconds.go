@@ -18,7 +18,9 @@ type Plugin struct {
 }
 
 // New returns the plugin with upstream's defaults.
-func New() *Plugin { return &Plugin{NotReadySeconds: DefaultSeconds, UnreachableSeconds: DefaultSeconds} }
+func New() *Plugin {
+	return &Plugin{NotReadySeconds: DefaultSeconds, UnreachableSeconds: DefaultSeconds}
+}
 
 // Admit adds the tolerations a pod lacks.
 func (p *Plugin) Admit(_ context.Context, a *admission.Attributes) error {
