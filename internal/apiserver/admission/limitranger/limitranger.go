@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
@@ -28,10 +30,15 @@ var (
 // Plugin is the LimitRanger plugin.
 type Plugin struct {
 	lookup admission.Lookup
+	// changed remembers namespaces whose LimitRanges were just written, which the cache may not
+	// show yet.
+	changed *admission.Recent
 }
 
 // New returns the plugin.
-func New(l admission.Lookup) *Plugin { return &Plugin{lookup: l} }
+func New(l admission.Lookup) *Plugin {
+	return &Plugin{lookup: l, changed: admission.NewRecent(30 * time.Second)}
+}
 
 // applies says whether the request is one LimitRanger looks at: pods on create only (their
 // containers' resources cannot change afterwards), claims on create and update (a resize).
@@ -48,12 +55,15 @@ func applies(a *admission.Attributes) bool {
 	return false
 }
 
-// limitRanges returns the namespace's LimitRanges (copies, defaulted). The cache may not yet hold
-// one created a moment ago, so an empty answer is checked against storage.
+// limitRanges returns the namespace's LimitRanges (copies, defaulted), from storage where one was
+// just written.
 func (p *Plugin) limitRanges(ctx context.Context, namespace string) ([]*corev1.LimitRange, error) {
-	objs, err := p.lookup.List(ctx, limitRangesGVR, namespace)
-	if err == nil && len(objs) == 0 {
+	var objs []runtime.Object
+	var err error
+	if p.changed.Has(namespace) {
 		objs, err = admission.ListLive(ctx, p.lookup, limitRangesGVR, namespace)
+	} else {
+		objs, err = p.lookup.List(ctx, limitRangesGVR, namespace)
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("listing limit ranges of namespace %s: %w", namespace, err))
@@ -73,6 +83,9 @@ func (p *Plugin) limitRanges(ctx context.Context, namespace string) ([]*corev1.L
 
 // Admit sets the default requests and limits of a new pod's containers.
 func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
+	if a.Resource.GroupResource() == limitRangesGVR.GroupResource() && a.Operation != admission.Connect && !a.DryRun {
+		p.changed.Mark(a.Namespace)
+	}
 	if !applies(a) {
 		return nil
 	}

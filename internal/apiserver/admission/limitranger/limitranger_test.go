@@ -153,8 +153,12 @@ func TestValidate(t *testing.T) {
 func TestFreshLimitRange(t *testing.T) {
 	l := admissiontest.New(limitRange(corev1.LimitRangeItem{Type: "Container", Default: rl("cpu", "1")}))
 	l.Hide(limitRangesGVR, "ns", "limits")
+	plugin := New(l)
+	if err := plugin.Admit(context.Background(), &admission.Attributes{Operation: admission.Create, Resource: limitRangesGVR, Namespace: "ns", Name: "limits"}); err != nil {
+		t.Fatal(err)
+	}
 	p := pod(corev1.ResourceRequirements{})
-	if err := New(l).Admit(context.Background(), &admission.Attributes{Operation: admission.Create, Resource: podsGVR, Namespace: "ns", Object: p}); err != nil {
+	if err := plugin.Admit(context.Background(), &admission.Attributes{Operation: admission.Create, Resource: podsGVR, Namespace: "ns", Object: p}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := p.Spec.Containers[0].Resources.Limits["cpu"]; !ok {

@@ -3,7 +3,6 @@ package namespacelifecycle
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,12 +24,9 @@ var Immortal = map[string]bool{
 // defaulted against a namespace that is not there.
 type Plugin struct {
 	lookup admission.Lookup
-	now    func() time.Time
-
-	mu sync.Mutex
 	// deleting remembers namespaces whose deletion was admitted lately: until the cache shows
 	// them Terminating, creates into them are checked against storage.
-	deleting map[string]time.Time
+	deleting *admission.Recent
 }
 
 // liveLookupWindow is how long after a namespace's deletion creates into it read storage.
@@ -38,7 +34,7 @@ const liveLookupWindow = 30 * time.Second
 
 // New returns the plugin.
 func New(l admission.Lookup) *Plugin {
-	return &Plugin{lookup: l, now: time.Now, deleting: map[string]time.Time{}}
+	return &Plugin{lookup: l, deleting: admission.NewRecent(liveLookupWindow)}
 }
 
 // Admit refuses what the namespace's lifecycle forbids.
@@ -48,7 +44,7 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 			return apierrors.NewForbidden(a.Resource.GroupResource(), a.Name, fmt.Errorf("this namespace may not be deleted"))
 		}
 		if a.Operation == admission.Delete && !a.DryRun {
-			p.markDeleting(a.Name)
+			p.deleting.Mark(a.Name)
 		}
 		return nil
 	}
@@ -79,7 +75,7 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 // a moment ago may not have reached the cache yet.
 func (p *Plugin) namespace(ctx context.Context, name string) (*corev1.Namespace, error) {
 	obj, err := p.lookup.Get(ctx, namespacesGVR, "", name)
-	if err == nil && p.recentlyDeleted(name) {
+	if err == nil && p.deleting.Has(name) {
 		if ns, ok := obj.(*corev1.Namespace); ok && ns.Status.Phase != corev1.NamespaceTerminating {
 			obj, err = admission.GetLive(ctx, p.lookup, namespacesGVR, "", name)
 		}
@@ -98,23 +94,4 @@ func (p *Plugin) namespace(ctx context.Context, name string) (*corev1.Namespace,
 		return nil, apierrors.NewInternalError(fmt.Errorf("namespace %s: unexpected %T", name, obj))
 	}
 	return ns, nil
-}
-
-func (p *Plugin) markDeleting(name string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	for n, t := range p.deleting {
-		if now.Sub(t) > liveLookupWindow {
-			delete(p.deleting, n)
-		}
-	}
-	p.deleting[name] = now
-}
-
-func (p *Plugin) recentlyDeleted(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	t, ok := p.deleting[name]
-	return ok && p.now().Sub(t) <= liveLookupWindow
 }

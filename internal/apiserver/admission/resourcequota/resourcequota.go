@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -28,12 +29,15 @@ type Plugin struct {
 	lookup admission.Lookup
 	// served maps each resource to the version Lookup reads it in, to measure usage.
 	served map[schema.GroupResource]schema.GroupVersionResource
+	// changed remembers namespaces whose quotas were just written, which the cache may not show
+	// yet.
+	changed *admission.Recent
 }
 
 // New returns the plugin. served lists the resources the server serves (one version of each
 // is enough); quota names about other resources measure nothing.
 func New(l admission.Lookup, served []schema.GroupVersionResource) *Plugin {
-	p := &Plugin{lookup: l, served: map[schema.GroupResource]schema.GroupVersionResource{}}
+	p := &Plugin{lookup: l, served: map[schema.GroupResource]schema.GroupVersionResource{}, changed: admission.NewRecent(30 * time.Second)}
 	for _, gvr := range served {
 		if _, ok := p.served[gvr.GroupResource()]; !ok {
 			p.served[gvr.GroupResource()] = gvr
@@ -44,6 +48,9 @@ func New(l admission.Lookup, served []schema.GroupVersionResource) *Plugin {
 
 // Admit gives a new or changed ResourceQuota its status: hard from spec, used measured now.
 func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
+	if a.Resource.GroupResource() == quotasGR && a.Operation != admission.Connect && !a.DryRun {
+		p.changed.Mark(a.Namespace)
+	}
 	if a.Resource.GroupResource() != quotasGR || a.Subresource != "" ||
 		(a.Operation != admission.Create && a.Operation != admission.Update) {
 		return nil
@@ -193,7 +200,7 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 	charged := map[string]corev1.ResourceList{} // quota name -> what this request added to it
 	live := false
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		quotas, err := p.quotas(ctx, a.Namespace, live, a.Operation != admission.Delete)
+		quotas, err := p.quotas(ctx, a.Namespace, live || p.changed.Has(a.Namespace))
 		if err != nil {
 			return err
 		}
@@ -258,16 +265,14 @@ func (p *Plugin) exists(ctx context.Context, a *admission.Attributes) bool {
 	return err == nil
 }
 
-// quotas lists the namespace's quotas (copies), from storage when live, or when the cache has
-// none and a quota created a moment ago could be missing (liveIfEmpty).
-func (p *Plugin) quotas(ctx context.Context, namespace string, live, liveIfEmpty bool) ([]*corev1.ResourceQuota, error) {
+// quotas lists the namespace's quotas (copies), from storage when live.
+func (p *Plugin) quotas(ctx context.Context, namespace string, live bool) ([]*corev1.ResourceQuota, error) {
 	var objs []runtime.Object
 	var err error
-	if !live {
-		objs, err = p.lookup.List(ctx, quotasGVR, namespace)
-	}
-	if err == nil && (live || (len(objs) == 0 && liveIfEmpty)) {
+	if live {
 		objs, err = admission.ListLive(ctx, p.lookup, quotasGVR, namespace)
+	} else {
+		objs, err = p.lookup.List(ctx, quotasGVR, namespace)
 	}
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("listing quotas of namespace %s: %w", namespace, err))

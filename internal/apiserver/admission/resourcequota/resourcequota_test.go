@@ -246,3 +246,19 @@ func TestResourceOf(t *testing.T) {
 		}
 	}
 }
+
+// TestFreshQuota covers a quota the cache has not seen yet: it was admitted by this plugin, so
+// the next write reads past the cache.
+func TestFreshQuota(t *testing.T) {
+	q := quota("q", rl("pods", "0"), rl("pods", "0"))
+	l := admissiontest.New(q)
+	l.Hide(quotasGVR, "ns", "q")
+	p := New(l, served)
+	if err := p.Admit(context.Background(), attrs(admission.Create, "resourcequotas", q.DeepCopy(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	err := p.Validate(context.Background(), attrs(admission.Create, "pods", pod("p", "", ""), nil))
+	if !apierrors.IsForbidden(err) {
+		t.Fatalf("got %v, want Forbidden by the fresh quota", err)
+	}
+}
