@@ -42,11 +42,15 @@ func (l serverLookup) Get(ctx context.Context, gvr schema.GroupVersionResource, 
 }
 
 func (l serverLookup) List(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error) {
+	return l.list(ctx, gvr, namespace, "0")
+}
+
+func (l serverLookup) list(ctx context.Context, gvr schema.GroupVersionResource, namespace, rv string) ([]runtime.Object, error) {
 	ep, err := l.endpoint(gvr)
 	if err != nil {
 		return nil, err
 	}
-	res, err := ep.store.List(ctx, storage.ListOptions{ReadOptions: storage.ReadOptions{RV: "0"}, Namespace: namespace})
+	res, err := ep.store.List(ctx, storage.ListOptions{ReadOptions: storage.ReadOptions{RV: rv}, Namespace: namespace})
 	if err != nil {
 		return nil, storageError(err, ep.res.GroupResource(), "")
 	}
@@ -75,4 +79,28 @@ func (l serverLookup) Update(ctx context.Context, gvr schema.GroupVersionResourc
 		return obj.DeepCopyObject(), nil
 	}, false, opts)
 	return out, err
+}
+
+// SetEviction installs the check the pods/eviction handler runs before deleting a pod (Pod
+// Disruption Budgets); call before Run.
+func (s *Server) SetEviction(f func(ctx context.Context, namespace, name string, dryRun bool) error) {
+	s.cfg.Eviction = f
+}
+
+// GetLive reads from etcd, past the watch cache.
+func (l serverLookup) GetLive(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (runtime.Object, error) {
+	ep, err := l.endpoint(gvr)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := ep.store.Get(ctx, ep.key(namespace, name), storage.ReadOptions{})
+	if err != nil {
+		return nil, storageError(err, ep.res.GroupResource(), name)
+	}
+	return ep.fromStorage(obj)
+}
+
+// ListLive lists at etcd's current revision.
+func (l serverLookup) ListLive(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error) {
+	return l.list(ctx, gvr, namespace, "")
 }

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/apiserver"
+	"github.com/skiff-dev/skiff/internal/apiserver/admission/defaultchain"
+	"github.com/skiff-dev/skiff/internal/apiserver/admission/eviction"
 	"github.com/skiff-dev/skiff/internal/apiserver/openapi"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/resources"
@@ -145,6 +147,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	served := make([]schema.GroupVersionResource, 0, len(catalog))
+	for _, r := range catalog {
+		served = append(served, r.GroupVersionResource)
+	}
+	api.SetAdmission(defaultchain.New(api.Lookup(), served))
+	api.SetEviction(eviction.New(api.Lookup()).Evict)
 	if err := st.Start(ctx); err != nil {
 		return fmt.Errorf("storage: %w", err)
 	}

@@ -3,6 +3,8 @@ package admission
 import (
 	"context"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -93,4 +95,43 @@ func (c *Chain) Validate(ctx context.Context, a *Attributes) error {
 		}
 	}
 	return nil
+}
+
+// LiveReader is implemented by Lookups that can also read past the watch cache. Plugins use it
+// after a cache miss or a write conflict, when the cache may lag a write that just happened (a
+// namespace created a moment ago, a quota another request just charged).
+type LiveReader interface {
+	GetLive(ctx context.Context, gvr schema.GroupVersionResource, namespace, name string) (runtime.Object, error)
+	ListLive(ctx context.Context, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error)
+}
+
+// GetLive reads through l's LiveReader when it has one, else from its cache.
+func GetLive(ctx context.Context, l Lookup, gvr schema.GroupVersionResource, namespace, name string) (runtime.Object, error) {
+	if lr, ok := l.(LiveReader); ok {
+		return lr.GetLive(ctx, gvr, namespace, name)
+	}
+	return l.Get(ctx, gvr, namespace, name)
+}
+
+// ListLive lists through l's LiveReader when it has one, else from its cache.
+func ListLive(ctx context.Context, l Lookup, gvr schema.GroupVersionResource, namespace string) ([]runtime.Object, error) {
+	if lr, ok := l.(LiveReader); ok {
+		return lr.ListLive(ctx, gvr, namespace)
+	}
+	return l.List(ctx, gvr, namespace)
+}
+
+// NewForbidden is the 403 a plugin returns when it refuses a request: it names the object of the
+// request (from the object itself when the request carries no name, e.g. generateName).
+func NewForbidden(a *Attributes, err error) error {
+	name := a.Name
+	if name == "" {
+		for _, o := range []runtime.Object{a.Object, a.OldObject} {
+			if m, ok := o.(metav1.Object); ok && m.GetName() != "" {
+				name = m.GetName()
+				break
+			}
+		}
+	}
+	return apierrors.NewForbidden(a.Resource.GroupResource(), name, err)
 }

@@ -28,8 +28,39 @@ func Strategy() registry.Strategy {
 		return Validate(lr)
 	}
 	return registry.Strategy{
+		Default: func(obj runtime.Object) {
+			if lr, ok := obj.(*corev1.LimitRange); ok {
+				Default(lr)
+			}
+		},
 		Validate:       validate,
 		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
+	}
+}
+
+// Default applies the v1 defaults of Container items: the default limit falls back to the max,
+// the default request to the default limit, then to the min.
+func Default(lr *corev1.LimitRange) {
+	for i := range lr.Spec.Limits {
+		item := &lr.Spec.Limits[i]
+		if item.Type != corev1.LimitTypeContainer {
+			continue
+		}
+		if item.Default == nil {
+			item.Default = corev1.ResourceList{}
+		}
+		if item.DefaultRequest == nil {
+			item.DefaultRequest = corev1.ResourceList{}
+		}
+		for _, step := range []struct{ from, to corev1.ResourceList }{
+			{item.Max, item.Default}, {item.Default, item.DefaultRequest}, {item.Min, item.DefaultRequest},
+		} {
+			for k, v := range step.from {
+				if _, ok := step.to[k]; !ok {
+					step.to[k] = v.DeepCopy()
+				}
+			}
+		}
 	}
 }
 

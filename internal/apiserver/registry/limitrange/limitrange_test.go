@@ -51,3 +51,28 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestDefault(t *testing.T) {
+	lr := &corev1.LimitRange{Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{
+		{Type: "Container", Max: rl("cpu", "2", "memory", "1Gi"), Min: rl("cpu", "100m", "ephemeral-storage", "1Mi"), Default: rl("memory", "512Mi")},
+		{Type: "Pod", Max: rl("cpu", "4")},
+	}}}
+	Default(lr)
+	c := lr.Spec.Limits[0]
+	for _, tc := range []struct {
+		list corev1.ResourceList
+		name corev1.ResourceName
+		want string
+	}{
+		{c.Default, "cpu", "2"}, {c.Default, "memory", "512Mi"},
+		{c.DefaultRequest, "cpu", "2"}, {c.DefaultRequest, "memory", "512Mi"}, {c.DefaultRequest, "ephemeral-storage", "1Mi"},
+	} {
+		q, ok := tc.list[tc.name]
+		if !ok || q.String() != tc.want {
+			t.Errorf("%s = %v, want %s", tc.name, q.String(), tc.want)
+		}
+	}
+	if len(lr.Spec.Limits[1].Default) != 0 || len(lr.Spec.Limits[1].DefaultRequest) != 0 {
+		t.Errorf("pod item defaulted: %+v", lr.Spec.Limits[1])
+	}
+}
