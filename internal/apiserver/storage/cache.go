@@ -74,10 +74,10 @@ func (c *cache) load(key string, obj runtime.Object, rev int64) {
 	c.sorted = nil
 }
 
-func (c *cache) startHistory(rev int64) {
+func (c *cache) startHistory(rev int64, window int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.history = make([]Event, historyWindow)
+	c.history = make([]Event, window)
 	c.historyStart = rev
 	c.rv = rev
 }

@@ -36,6 +36,7 @@ type Store struct {
 	rvMu     sync.Mutex
 	rvSignal chan struct{} // closed and replaced whenever rv advances
 
+	opts      Options
 	ready     chan struct{}
 	leases    *leaseManager
 	stopWatch context.CancelFunc
@@ -65,6 +66,7 @@ func New(client *clientv3.Client, opts Options) *Store {
 	}
 	s := &Store{
 		client:    client,
+		opts:      opts,
 		log:       opts.Logger.With("component", "storage"),
 		resources: map[string]*Resource{},
 		rvSignal:  make(chan struct{}),
@@ -72,15 +74,8 @@ func New(client *clientv3.Client, opts Options) *Store {
 		done:      make(chan struct{}),
 		leases:    newLeaseManager(client),
 	}
-	historyWindow = opts.HistoryWindow
-	bookmarkInterval = opts.BookmarkInterval
 	return s
 }
-
-var (
-	historyWindow    = 10000
-	bookmarkInterval = 10 * time.Second
-)
 
 // Client is the etcd client underneath, for components that keep their own keys (allocators).
 func (s *Store) Client() *clientv3.Client { return s.client }
@@ -138,7 +133,7 @@ func (s *Store) Start(ctx context.Context) error {
 	}
 	s.mu.RLock()
 	for _, r := range s.resources {
-		r.cache.startHistory(rev)
+		r.cache.startHistory(rev, s.opts.HistoryWindow)
 	}
 	s.mu.RUnlock()
 	s.rv.Store(rev)
@@ -225,7 +220,7 @@ func (s *Store) follow(ctx context.Context, wch clientv3.WatchChan) {
 // tick asks etcd for progress notifications so that the caches' revision follows etcd's even while
 // nothing under /registry/ changes, and sends bookmarks.
 func (s *Store) tick(ctx context.Context) {
-	t := time.NewTicker(bookmarkInterval)
+	t := time.NewTicker(s.opts.BookmarkInterval)
 	defer t.Stop()
 	for {
 		select {
