@@ -285,9 +285,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ep *endpoint
 	if info.Verb == "watch" || opts.Watch {
 		return s.serveWatch(w, r, ep, info, &opts, filter)
 	}
-	if opts.SendInitialEvents != nil {
-		return apierrors.NewInvalid(schema.GroupKind{Group: "meta.k8s.io", Kind: "ListOptions"}, "", field.ErrorList{
-			field.Forbidden(field.NewPath("sendInitialEvents"), "sendInitialEvents is forbidden for list")})
+	if errs := validateListOptions(&opts); len(errs) > 0 {
+		return apierrors.NewInvalid(schema.GroupKind{Group: "meta.k8s.io", Kind: "ListOptions"}, "", errs)
 	}
 	if opts.Continue != "" && opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
 		return apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
@@ -346,6 +345,32 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ep *endpoint
 	}
 	s.writeObject(w, out, http.StatusOK, list)
 	return nil
+}
+
+// validateListOptions checks the options of a list (not a watch) as upstream does: a
+// resourceVersionMatch needs a resourceVersion and no continue token, and sendInitialEvents is for
+// watches only.
+func validateListOptions(opts *metav1.ListOptions) field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath("resourceVersionMatch")
+	if m := opts.ResourceVersionMatch; m != "" {
+		if opts.ResourceVersion == "" {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+		}
+		if opts.Continue != "" {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden when continue is provided"))
+		}
+		if m != metav1.ResourceVersionMatchExact && m != metav1.ResourceVersionMatchNotOlderThan {
+			errs = append(errs, field.NotSupported(p, m, []string{string(metav1.ResourceVersionMatchExact), string(metav1.ResourceVersionMatchNotOlderThan), ""}))
+		}
+		if m == metav1.ResourceVersionMatchExact && opts.ResourceVersion == "0" {
+			errs = append(errs, field.Forbidden(p, `resourceVersionMatch "exact" is forbidden for resourceVersion "0"`))
+		}
+	}
+	if opts.SendInitialEvents != nil {
+		errs = append(errs, field.Forbidden(field.NewPath("sendInitialEvents"), "sendInitialEvents is forbidden for list"))
+	}
+	return errs
 }
 
 // writeJSONList assembles a JSON list from each item's memoised encoding: a list of thousands of
