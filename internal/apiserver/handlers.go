@@ -169,11 +169,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, ep *endpoint, c
 }
 
 func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
-	m := accessor(obj)
 	pom := &metav1.PartialObjectMetadata{}
 	pom.APIVersion, pom.Kind = "meta.k8s.io/v1", "PartialObjectMetadata"
-	if om, ok := m.(*metav1.ObjectMeta); ok {
-		pom.ObjectMeta = *om
+	// meta.Accessor hands back the object itself (a *ConfigMap is a metav1.Object); the embedded
+	// ObjectMeta is reached through GetObjectMeta.
+	if oma, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := oma.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			pom.ObjectMeta = *om
+		}
 	}
 	return pom
 }
