@@ -162,3 +162,40 @@ func TestUnauthenticated(t *testing.T) {
 		t.Fatalf("/readyz: %q", body)
 	}
 }
+
+// TestMetadataClient reads configmaps as PartialObjectMetadata (what garbage collectors and
+// kubectl's metadata-only informers use).
+func TestMetadataClient(t *testing.T) {
+	e := newEnv(t)
+	gvr := corev1.SchemeGroupVersion.WithResource("configmaps")
+	mc := e.meta.Resource(gvr).Namespace(e.ns)
+	w, err := mc.Watch(e.ctx, metav1.ListOptions{})
+	must(t, err)
+	defer w.Stop()
+	c, err := e.cs.CoreV1().ConfigMaps(e.ns).Create(e.ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "md",
+		Labels: map[string]string{"m": "1"}}, Data: map[string]string{"secret-ish": "x"}}, metav1.CreateOptions{})
+	must(t, err)
+	got, err := mc.Get(e.ctx, "md", metav1.GetOptions{})
+	must(t, err)
+	if got.UID != c.UID || got.Labels["m"] != "1" {
+		t.Fatalf("metadata get: %+v", got)
+	}
+	l, err := mc.List(e.ctx, metav1.ListOptions{LabelSelector: "m=1"})
+	must(t, err)
+	if len(l.Items) != 1 || l.Items[0].Name != "md" || l.ResourceVersion == "" {
+		t.Fatalf("metadata list: %+v", l)
+	}
+	for {
+		ev := next(t, w)
+		if ev.Type == watch.Added {
+			pom, ok := ev.Object.(*metav1.PartialObjectMetadata)
+			if !ok || pom.Name != "md" {
+				t.Fatalf("metadata watch event %T %v", ev.Object, ev.Object)
+			}
+			break
+		}
+	}
+	must(t, mc.Delete(e.ctx, "md", metav1.DeleteOptions{}))
+	_, err = mc.Get(e.ctx, "md", metav1.GetOptions{})
+	wantStatus(t, err, 404, metav1.StatusReasonNotFound)
+}
