@@ -170,11 +170,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, ep *endpoint, c
 }
 
 func partialMetadata(obj runtime.Object) *metav1.PartialObjectMetadata {
-	m := accessor(obj)
 	pom := &metav1.PartialObjectMetadata{}
 	pom.APIVersion, pom.Kind = "meta.k8s.io/v1", "PartialObjectMetadata"
-	if om, ok := m.(*metav1.ObjectMeta); ok {
-		pom.ObjectMeta = *om
+	// meta.Accessor hands back the object itself (a *ConfigMap is a metav1.Object); the embedded
+	// ObjectMeta is reached through GetObjectMeta.
+	if oma, ok := obj.(metav1.ObjectMetaAccessor); ok {
+		if om, ok := oma.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			pom.ObjectMeta = *om
+		}
 	}
 	return pom
 }
@@ -286,9 +289,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ep *endpoint
 	if info.Verb == "watch" || opts.Watch {
 		return s.serveWatch(w, r, ep, info, &opts, filter)
 	}
-	if opts.SendInitialEvents != nil {
-		return apierrors.NewInvalid(schema.GroupKind{Group: "meta.k8s.io", Kind: "ListOptions"}, "", field.ErrorList{
-			field.Forbidden(field.NewPath("sendInitialEvents"), "sendInitialEvents is forbidden for list")})
+	if errs := validateListOptions(&opts); len(errs) > 0 {
+		return apierrors.NewInvalid(schema.GroupKind{Group: "meta.k8s.io", Kind: "ListOptions"}, "", errs)
 	}
 	if opts.Continue != "" && opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
 		return apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
@@ -352,6 +354,32 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, ep *endpoint
 	}
 	s.writeObject(w, out, http.StatusOK, list)
 	return nil
+}
+
+// validateListOptions checks the options of a list (not a watch) as upstream does: a
+// resourceVersionMatch needs a resourceVersion and no continue token, and sendInitialEvents is for
+// watches only.
+func validateListOptions(opts *metav1.ListOptions) field.ErrorList {
+	var errs field.ErrorList
+	p := field.NewPath("resourceVersionMatch")
+	if m := opts.ResourceVersionMatch; m != "" {
+		if opts.ResourceVersion == "" {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+		}
+		if opts.Continue != "" {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden when continue is provided"))
+		}
+		if m != metav1.ResourceVersionMatchExact && m != metav1.ResourceVersionMatchNotOlderThan {
+			errs = append(errs, field.NotSupported(p, m, []string{string(metav1.ResourceVersionMatchExact), string(metav1.ResourceVersionMatchNotOlderThan), ""}))
+		}
+		if m == metav1.ResourceVersionMatchExact && opts.ResourceVersion == "0" {
+			errs = append(errs, field.Forbidden(p, `resourceVersionMatch "exact" is forbidden for resourceVersion "0"`))
+		}
+	}
+	if opts.SendInitialEvents != nil {
+		errs = append(errs, field.Forbidden(field.NewPath("sendInitialEvents"), "sendInitialEvents is forbidden for list"))
+	}
+	return errs
 }
 
 // writeJSONList assembles a JSON list from each item's memoised encoding: a list of thousands of

@@ -2,8 +2,10 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -132,6 +134,13 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ep *endpoin
 				accessor(live).SetNamespace(info.Namespace)
 			}
 			out, err := fm.Apply(live, applied.DeepCopy(), wo.manager, force)
+			var se apierrors.APIStatus
+			if err != nil && !errors.As(err, &se) && strings.HasPrefix(err.Error(), "failed to create typed patch object") {
+				// The applied configuration does not fit the schema (a map where a list goes,
+				// duplicate list keys): the client's error. Upstream still answers 500 here
+				// (kubernetes#139253), which makes clients retry a request that cannot succeed.
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
 			if err != nil {
 				return nil, err
 			}

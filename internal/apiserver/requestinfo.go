@@ -45,7 +45,7 @@ func parseRequestInfo(r *http.Request) *requestInfo {
 	info.IsResource = true
 	// /namespaces/<ns>/<resource>... addresses a namespaced resource; /namespaces and
 	// /namespaces/<name>[/status|/finalize] address namespaces themselves.
-	if parts[0] == "namespaces" && len(parts) >= 3 {
+	if parts[0] == "namespaces" && len(parts) >= 3 && parts[2] != "status" && parts[2] != "finalize" {
 		info.Namespace, parts = parts[1], parts[2:]
 	}
 	info.Parts = parts

@@ -373,7 +373,9 @@ func (s *Server) prepareUpdateObject(ctx context.Context, ep *endpoint, namespac
 		if ep.hasSpec && specChanged(obj, old) {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}
-		if f := ep.res.Strategy.PrepareForUpdate; f != nil {
+		// namespaces/finalize changes exactly spec.finalizers, which the main resource's
+		// PrepareForUpdate keeps from the stored object: it must not run there.
+		if f := ep.res.Strategy.PrepareForUpdate; f != nil && opts.subresource != "finalize" {
 			f(ctx, obj, old)
 		}
 	}

@@ -34,17 +34,29 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ep *endpoint
 		return statusError(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "no streaming serializer for %s", out.MediaType)
 	}
 	initialEvents := opts.SendInitialEvents != nil && *opts.SendInitialEvents
+	var errs field.ErrorList
 	if opts.SendInitialEvents != nil {
-		var errs field.ErrorList
 		if opts.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan {
 			errs = append(errs, field.Forbidden(field.NewPath("resourceVersionMatch"), "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
 		}
 		if !opts.AllowWatchBookmarks && initialEvents {
 			errs = append(errs, field.Forbidden(field.NewPath("allowWatchBookmarks"), "sendInitialEvents requires setting allowWatchBookmarks to true"))
 		}
-		if len(errs) > 0 {
-			return apierrors.NewInvalid(metav1.SchemeGroupVersion.WithKind("ListOptions").GroupKind(), "", errs)
+	}
+	if m := opts.ResourceVersionMatch; m != "" {
+		p := field.NewPath("resourceVersionMatch")
+		if opts.SendInitialEvents == nil {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
 		}
+		if m != metav1.ResourceVersionMatchNotOlderThan {
+			errs = append(errs, field.NotSupported(p, m, []string{string(metav1.ResourceVersionMatchNotOlderThan)}))
+		}
+		if opts.Continue != "" {
+			errs = append(errs, field.Forbidden(p, "resourceVersionMatch is forbidden when continue is provided"))
+		}
+	}
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(metav1.SchemeGroupVersion.WithKind("ListOptions").GroupKind(), "", errs)
 	}
 	var rv int64
 	if opts.ResourceVersion != "" {
@@ -74,10 +86,18 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ep *endpoint
 		wopts.InitialState = true
 	}
 	wa, err := ep.store.Watch(r.Context(), wopts)
+	if errors.Is(err, storage.ErrCompacted) {
+		// Upstream answers a parsed but too old resourceVersion with a stream holding one ERROR
+		// event, as etcd's own watch does, rather than with an error status.
+		w.Header().Set("Content-Type", out.MediaType+";stream=watch")
+		w.WriteHeader(http.StatusOK)
+		framer := out.Info.StreamSerializer.Framer.NewFrameWriter(w)
+		st := apierrors.NewResourceExpired("too old resource version: " + opts.ResourceVersion).Status()
+		st.Kind, st.APIVersion = "Status", "v1"
+		_ = s.writeWatchEvent(framer, out, storage.Event{Type: watch.Error}, func(storage.Event) ([]byte, error) { return out.encode(&st) })
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, storage.ErrCompacted) {
-			return apierrors.NewResourceExpired("too old resource version: " + opts.ResourceVersion)
-		}
 		return storageError(err, ep.res.GroupResource(), "")
 	}
 	defer wa.Stop()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -45,6 +46,11 @@ type Config struct {
 	// CompactionInterval is how often etcd history is compacted (default 5 minutes).
 	CompactionInterval time.Duration
 
+	// WatchHistoryWindow and BookmarkInterval tune the watch cache (see storage.Options); zero
+	// keeps the defaults. Tests shrink them to reach expiry and bookmarks quickly.
+	WatchHistoryWindow int
+	BookmarkInterval   time.Duration
+
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
 	Logger   *slog.Logger
@@ -58,6 +64,8 @@ type Running struct {
 	URL string
 	// AdminKubeconfig is the path of the admin kubeconfig.
 	AdminKubeconfig string
+	// Etcd is the store's etcd client, valid while the server runs (tests compact with it).
+	Etcd *clientv3.Client
 }
 
 // Defaults fills unset fields.
@@ -127,7 +135,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer store.Close()
 	log.Info("etcd ready", "embedded", store.Embedded(), "endpoints", store.Endpoints(), "took", time.Since(start).Round(time.Millisecond))
 
-	st := storage.New(store.InProcessClient(), storage.Options{Logger: log})
+	st := storage.New(store.InProcessClient(), storage.Options{
+		Logger: log, HistoryWindow: cfg.WatchHistoryWindow, BookmarkInterval: cfg.BookmarkInterval,
+	})
 	catalog := resources.All(resources.Options{EventTTL: cfg.EventTTL})
 	oapi, err := openapi.New(openAPIResources(catalog))
 	if err != nil {
@@ -192,7 +202,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.OnReady != nil {
-		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig})
+		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client()})
 	}
 	select {
 	case err := <-errc:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -23,6 +24,8 @@ type Server struct {
 	Kubeconfig string
 	Config     *rest.Config
 	Client     kubernetes.Interface
+	// Etcd is the server's etcd client (to compact, or to look under the API).
+	Etcd *clientv3.Client
 
 	cancel context.CancelFunc
 	done   chan error
@@ -84,7 +87,7 @@ func StartServer(o Options) (*Server, error) {
 	go func() { s.done <- server.Run(ctx, cfg) }()
 	select {
 	case r := <-ready:
-		s.URL, s.Kubeconfig = r.URL, r.AdminKubeconfig
+		s.URL, s.Kubeconfig, s.Etcd = r.URL, r.AdminKubeconfig, r.Etcd
 	case err := <-s.done:
 		cancel()
 		s.removeOwnDir()

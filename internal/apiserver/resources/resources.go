@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/printers"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -41,7 +42,14 @@ import (
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/serviceaccount"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/statefulset"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/storageclass"
+	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
 )
+
+func init() {
+	// The HPA is served in two versions over one storage; managed fields recorded through one
+	// version are converted when the other writes.
+	utilruntime.Must(horizontalpodautoscaler.RegisterConversions(scheme.Scheme))
+}
 
 // Options tune the catalog.
 type Options struct {

@@ -65,8 +65,8 @@ type cache struct {
 	watchers map[*watcher]struct{}
 }
 
-func newCache(window int) *cache {
-	return &cache{items: map[string]*Item{}, watchers: map[*watcher]struct{}{}, history: make([]Event, window)}
+func newCache() *cache {
+	return &cache{items: map[string]*Item{}, watchers: map[*watcher]struct{}{}}
 }
 
 func (c *cache) load(key string, obj runtime.Object, rev int64) {
@@ -74,9 +74,10 @@ func (c *cache) load(key string, obj runtime.Object, rev int64) {
 	c.sorted = nil
 }
 
-func (c *cache) startHistory(rev int64) {
+func (c *cache) startHistory(rev int64, window int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.history = make([]Event, window)
 	c.historyStart = rev
 	c.rv = rev
 }

@@ -36,9 +36,7 @@ type Store struct {
 	rvMu     sync.Mutex
 	rvSignal chan struct{} // closed and replaced whenever rv advances
 
-	historyWindow    int
-	bookmarkInterval time.Duration
-
+	opts      Options
 	ready     chan struct{}
 	leases    *leaseManager
 	stopWatch context.CancelFunc
@@ -68,6 +66,7 @@ func New(client *clientv3.Client, opts Options) *Store {
 	}
 	s := &Store{
 		client:    client,
+		opts:      opts,
 		log:       opts.Logger.With("component", "storage"),
 		resources: map[string]*Resource{},
 		rvSignal:  make(chan struct{}),
@@ -75,7 +74,6 @@ func New(client *clientv3.Client, opts Options) *Store {
 		done:      make(chan struct{}),
 		leases:    newLeaseManager(client),
 	}
-	s.historyWindow, s.bookmarkInterval = opts.HistoryWindow, opts.BookmarkInterval
 	return s
 }
 
@@ -95,7 +93,7 @@ func (s *Store) Register(gr schema.GroupResource, gvk schema.GroupVersionKind, n
 	if r, ok := s.resources[prefix]; ok {
 		return r
 	}
-	r := &Resource{store: s, prefix: prefix, gvk: gvk, newFunc: newFunc, cache: newCache(s.historyWindow)}
+	r := &Resource{store: s, prefix: prefix, gvk: gvk, newFunc: newFunc, cache: newCache()}
 	s.resources[prefix] = r
 	return r
 }
@@ -135,7 +133,7 @@ func (s *Store) Start(ctx context.Context) error {
 	}
 	s.mu.RLock()
 	for _, r := range s.resources {
-		r.cache.startHistory(rev)
+		r.cache.startHistory(rev, s.opts.HistoryWindow)
 	}
 	s.mu.RUnlock()
 	s.rv.Store(rev)
@@ -222,7 +220,7 @@ func (s *Store) follow(ctx context.Context, wch clientv3.WatchChan) {
 // tick asks etcd for progress notifications so that the caches' revision follows etcd's even while
 // nothing under /registry/ changes, and sends bookmarks.
 func (s *Store) tick(ctx context.Context) {
-	t := time.NewTicker(s.bookmarkInterval)
+	t := time.NewTicker(s.opts.BookmarkInterval)
 	defer t.Stop()
 	for {
 		select {

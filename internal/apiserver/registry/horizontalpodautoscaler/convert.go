@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -448,4 +449,30 @@ func behaviorAnnotationOf(b *autoscalingv2.HorizontalPodAutoscalerBehavior) beha
 		return out
 	}
 	return behaviorAnnotation{ScaleUp: rules(b.ScaleUp), ScaleDown: rules(b.ScaleDown)}
+}
+
+// RegisterConversions teaches s to convert between autoscaling/v1 and v2 HPAs. Server-side apply
+// and managed-fields tracking convert an object to each version named in its managedFields: an HPA
+// written through both versions needs both directions, or its managers' entries cannot be updated.
+func RegisterConversions(s *runtime.Scheme) error {
+	if err := s.AddConversionFunc((*autoscalingv1.HorizontalPodAutoscaler)(nil), (*autoscalingv2.HorizontalPodAutoscaler)(nil),
+		func(a, b interface{}, _ conversion.Scope) error {
+			out, err := ToV2(a.(*autoscalingv1.HorizontalPodAutoscaler))
+			if err != nil {
+				return err
+			}
+			*b.(*autoscalingv2.HorizontalPodAutoscaler) = *out
+			return nil
+		}); err != nil {
+		return err
+	}
+	return s.AddConversionFunc((*autoscalingv2.HorizontalPodAutoscaler)(nil), (*autoscalingv1.HorizontalPodAutoscaler)(nil),
+		func(a, b interface{}, _ conversion.Scope) error {
+			out, err := FromV2(a.(*autoscalingv2.HorizontalPodAutoscaler))
+			if err != nil {
+				return err
+			}
+			*b.(*autoscalingv1.HorizontalPodAutoscaler) = *out
+			return nil
+		})
 }
