@@ -43,6 +43,8 @@ func storageError(err error, gr schema.GroupResource, name string) error {
 		return apierrors.NewConflict(gr, name, errors.New(pe.Msg))
 	case errors.Is(err, storage.ErrCompacted):
 		return apierrors.NewResourceExpired("The resourceVersion for the provided watch is too old.")
+	case errors.Is(err, storage.ErrInvalidRV):
+		return apierrors.NewBadRequest(err.Error())
 	case errors.Is(err, storage.ErrInvalidContinue):
 		return apierrors.NewBadRequest("continue key is not valid: the continue token could not be decoded")
 	case errors.Is(err, storage.ErrTooLarge):

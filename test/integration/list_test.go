@@ -302,6 +302,11 @@ func TestListPaginationAndResourceVersions(t *testing.T) {
 		_, err = cms.List(e.ctx, metav1.ListOptions{ResourceVersion: "1", ResourceVersionMatch: "Sometime"})
 		st = wantStatus(t, err, 422, metav1.StatusReasonInvalid)
 		wantCause(t, st, metav1.CauseTypeFieldValueNotSupported, "resourceVersionMatch")
+		// A resourceVersion that is not a number is the client's mistake, not the server's.
+		_, err = cms.List(e.ctx, metav1.ListOptions{ResourceVersion: "abc"})
+		wantStatus(t, err, 400, metav1.StatusReasonBadRequest)
+		_, err = cms.Get(e.ctx, "rv-late", metav1.GetOptions{ResourceVersion: "abc"})
+		wantStatus(t, err, 400, metav1.StatusReasonBadRequest)
 	})
 }
 

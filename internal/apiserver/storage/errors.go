@@ -14,6 +14,7 @@ var (
 	ErrTooLarge        = errors.New("object too large")
 	ErrTooLargeRV      = errors.New("resource version too large")
 	ErrInvalidContinue = errors.New("invalid continue token")
+	ErrInvalidRV       = errors.New("invalid resource version")
 )
 
 // PreconditionError says a delete or update precondition (uid, resourceVersion) did not hold.

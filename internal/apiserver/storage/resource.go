@@ -27,7 +27,7 @@ func parseRV(s string) (int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return 0, fmt.Errorf("invalid resource version %q", s)
+		return 0, fmt.Errorf("%w: %q", ErrInvalidRV, s)
 	}
 	return v, nil
 }
