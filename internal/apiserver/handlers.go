@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -510,7 +511,19 @@ func parseFieldValidation(v string) (string, error) {
 	return "", apierrors.NewBadRequest(fmt.Sprintf("fieldValidation parameter unsupported: %s", v))
 }
 
+// decodeAs decodes a request body into a new object of kind gvk, reporting decoding errors as
+// upstream does for bodies: "Deployment in version "v1" cannot be handled as a Deployment: ...".
 func decodeAs(w http.ResponseWriter, dec runtime.Decoder, body []byte, gvk schema.GroupVersionKind, into runtime.Object, fv string) (runtime.Object, error) {
+	return decodeObject(w, dec, body, gvk, into, fv, true)
+}
+
+// decodePatched decodes the result of a patch; its errors are not wrapped as a body's are, since
+// the client never sent that document.
+func decodePatched(w http.ResponseWriter, dec runtime.Decoder, patched []byte, gvk schema.GroupVersionKind, into runtime.Object, fv string) (runtime.Object, error) {
+	return decodeObject(w, dec, patched, gvk, into, fv, false)
+}
+
+func decodeObject(w http.ResponseWriter, dec runtime.Decoder, body []byte, gvk schema.GroupVersionKind, into runtime.Object, fv string, isBody bool) (runtime.Object, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, apierrors.NewBadRequest("the request body is empty: an object is required")
 	}
@@ -518,6 +531,9 @@ func decodeAs(w http.ResponseWriter, dec runtime.Decoder, body []byte, gvk schem
 	if err != nil {
 		if runtime.IsStrictDecodingError(err) && obj != nil {
 			if fv == "Strict" {
+				if isBody {
+					return nil, bodyDecodeError(err, got, gvk, body)
+				}
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
 			if fv == "Warn" {
@@ -528,8 +544,13 @@ func decodeAs(w http.ResponseWriter, dec runtime.Decoder, body []byte, gvk schem
 					}
 				}
 			}
+		} else if isBody {
+			return nil, bodyDecodeError(err, got, gvk, body)
 		} else {
-			return nil, apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized or malformed: %v", err))
+			// The patch produced a document of the wrong shape (a number where a string goes): the
+			// patch is what is invalid, and kubectl prints "The request is invalid: patch: ...".
+			return nil, apierrors.NewInvalid(schema.GroupKind{}, "", field.ErrorList{
+				field.Invalid(field.NewPath("patch"), string(body), err.Error())})
 		}
 	}
 	if got != nil && (got.Group != gvk.Group || got.Kind != gvk.Kind || got.Version != gvk.Version) {
@@ -540,6 +561,31 @@ func decodeAs(w http.ResponseWriter, dec runtime.Decoder, body []byte, gvk schem
 	}
 	obj.GetObjectKind().SetGroupVersionKind(gvk)
 	return obj, nil
+}
+
+// bodyDecodeError names the kind the body claimed and the kind expected, so that kubectl users see
+// which object of a multi-document file was refused, with upstream's wording.
+func bodyDecodeError(err error, got *schema.GroupVersionKind, want schema.GroupVersionKind, body []byte) error {
+	if got != nil && got.Kind != "" {
+		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", got.Kind, got.Version, want.Kind, err))
+	}
+	return apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized (must be of type %s): %v (%s)", want.Kind, err, bodySummary(body, 30)))
+}
+
+// bodySummary shows the start of a body that could not be decoded: as text when it looks like JSON,
+// in hex otherwise (a binary body would garble the message).
+func bodySummary(body []byte, max int) string {
+	if len(body) == 0 {
+		return "<empty>"
+	}
+	more := ""
+	if len(body) > max {
+		body, more = body[:max], " ..."
+	}
+	if body[0] == '{' {
+		return string(body) + more
+	}
+	return hex.EncodeToString(body) + more
 }
 
 func addWarning(w http.ResponseWriter, msg string) {

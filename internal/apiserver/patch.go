@@ -166,7 +166,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, ep *endpoin
 			if fv != "Ignore" {
 				dec = scheme.StrictJSON
 			}
-			return decodeAs(w, dec, patched, ep.gvk, ep.newObject(), fv)
+			return decodePatched(w, dec, patched, ep.gvk, ep.newObject(), fv)
 		}
 	default:
 		return unsupportedMediaType(pt)

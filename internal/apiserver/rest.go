@@ -103,6 +103,13 @@ func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace stri
 	if m.GetName() == "" && m.GetGenerateName() != "" {
 		m.SetName(m.GetGenerateName() + utilrand.String(5))
 	}
+	// Status is reset before defaulting so that status defaults (a claim's phase Pending) apply to
+	// the stored object, as upstream's do when the object is read back through its defaulting codec.
+	if ep.res.Status {
+		if st, ok := statusField(obj); ok {
+			st.Set(reflect.Zero(st.Type()))
+		}
+	}
 	if f := ep.res.Strategy.Default; f != nil {
 		f(obj)
 	}
@@ -114,11 +121,6 @@ func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace stri
 	m.SetGeneration(0)
 	if ep.hasSpec {
 		m.SetGeneration(1)
-	}
-	if ep.res.Status {
-		if st, ok := statusField(obj); ok {
-			st.Set(reflect.Zero(st.Type()))
-		}
 	}
 	if f := ep.res.Strategy.PrepareForCreate; f != nil {
 		f(ctx, obj)

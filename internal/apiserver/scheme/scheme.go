@@ -36,6 +36,9 @@ func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(Scheme))
 	utilruntime.Must(apidiscoveryv2.AddToScheme(Scheme))
 	metav1.AddToGroupVersion(Scheme, schema.GroupVersion{Version: "v1"})
+	// The option types (DeleteOptions, ...) also live in meta.k8s.io/v1: kubectl sends its delete
+	// options in that group, and a body without apiVersion is read as that group's by default.
+	metav1.AddToGroupVersion(Scheme, metav1.SchemeGroupVersion)
 	utilruntime.Must(metav1.AddMetaToScheme(Scheme))
 	utilruntime.Must(metav1beta1.AddMetaToScheme(Scheme))
 	Codecs = serializer.NewCodecFactory(Scheme)

@@ -126,10 +126,38 @@ func Validate(ss *appsv1.StatefulSet) field.ErrorList {
 		}
 	}
 	errs = append(errs, pod.ValidateTemplateSelector(s.Selector, &s.Template, "statefulset", specPath)...)
-	errs = append(errs, pod.ValidatePodTemplateSpec(&s.Template, specPath.Child("template"))...)
+	errs = append(errs, pod.ValidatePodTemplateSpec(templateWithClaims(s), specPath.Child("template"))...)
 	errs = append(errs, pod.ValidateLongRunningTemplate(&s.Template, "StatefulSet", specPath.Child("template"))...)
 	errs = append(errs, validateClaimTemplates(s.VolumeClaimTemplates, specPath.Child("volumeClaimTemplates"))...)
 	return errs
+}
+
+// templateWithClaims is the template as the controller will stamp pods from it: each claim template
+// becomes a volume of the same name (replacing a template volume of that name), so mounts of
+// claim templates, the usual way to give each replica its own storage, are not "not found".
+func templateWithClaims(s *appsv1.StatefulSetSpec) *corev1.PodTemplateSpec {
+	if len(s.VolumeClaimTemplates) == 0 {
+		return &s.Template
+	}
+	t := s.Template.DeepCopy()
+	claims := make(map[string]bool, len(s.VolumeClaimTemplates))
+	var vols []corev1.Volume
+	for _, c := range s.VolumeClaimTemplates {
+		if c.Name == "" || claims[c.Name] {
+			continue // reported by validateClaimTemplates
+		}
+		claims[c.Name] = true
+		vols = append(vols, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name},
+		}})
+	}
+	for _, v := range t.Spec.Volumes {
+		if !claims[v.Name] {
+			vols = append(vols, v)
+		}
+	}
+	t.Spec.Volumes = vols
+	return t
 }
 
 func validateUpdateStrategy(u *appsv1.StatefulSetUpdateStrategy, fldPath *field.Path) field.ErrorList {

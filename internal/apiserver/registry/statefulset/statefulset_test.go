@@ -83,6 +83,16 @@ func TestValidate(t *testing.T) {
 		{"duplicate claim", func(ss *appsv1.StatefulSet) {
 			ss.Spec.VolumeClaimTemplates = append(ss.Spec.VolumeClaimTemplates, ss.Spec.VolumeClaimTemplates[0])
 		}, []string{"FieldValueDuplicate spec.volumeClaimTemplates[1].metadata.name"}},
+		{"mount of a claim template", func(ss *appsv1.StatefulSet) {
+			ss.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		}, nil},
+		{"claim template replaces a volume of its name", func(ss *appsv1.StatefulSet) {
+			ss.Spec.Template.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			ss.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		}, nil},
+		{"mount of neither volume nor claim", func(ss *appsv1.StatefulSet) {
+			ss.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "logs", MountPath: "/logs"}}
+		}, []string{"FieldValueNotFound spec.template.spec.containers[0].volumeMounts[0].name"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
