@@ -7,9 +7,14 @@ import (
 	"strings"
 )
 
+// mountinfo is the calling thread's view of mounts. Not /proc/self: that is the main thread's,
+// and libcontainer may leave the main thread wedged in a container's mount namespace (a locked
+// goroutine that joined one and exited).
+const mountinfo = "/proc/thread-self/mountinfo"
+
 // cgroupMounts lists the mount points of every cgroup hierarchy (v1 and v2) of this host.
 func cgroupMounts() []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open(mountinfo)
 	if err != nil {
 		return nil
 	}

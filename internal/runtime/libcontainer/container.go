@@ -134,6 +134,18 @@ func mountOverlay(lowers []string, dir string) error {
 	}
 	rev := slices.Clone(lowers)
 	slices.Reverse(rev)
+	// The merged root takes the upper dir's mode and owner: give it the image's.
+	var st unix.Stat_t
+	if err := unix.Stat(rev[0], &st); err != nil {
+		return fmt.Errorf("image layer: %w", err)
+	}
+	upper := filepath.Join(dir, "upper")
+	if err := unix.Chmod(upper, st.Mode&0o7777); err != nil {
+		return err
+	}
+	if err := os.Lchown(upper, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(rev, ":"),
 		filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
 	if err := unix.Mount("overlay", filepath.Join(dir, "rootfs"), "overlay", 0, opts); err != nil {

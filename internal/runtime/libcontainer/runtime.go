@@ -45,7 +45,7 @@ type Runtime struct {
 	sandboxes  map[string]*sandbox
 	containers map[string]*container
 
-	warnOnce    sync.Map // message -> struct{}: host refusals logged once
+	warnOnce     sync.Map // message -> struct{}: host refusals logged once
 	negOOMDenied bool     // the host refused a negative oom_score_adj
 }
 
@@ -81,8 +81,10 @@ func New(cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-func (r *Runtime) sandboxDir(id string) string   { return filepath.Join(r.cfg.StateDir, "sandboxes", id) }
-func (r *Runtime) containerDir(id string) string { return filepath.Join(r.cfg.StateDir, "containers", id) }
+func (r *Runtime) sandboxDir(id string) string { return filepath.Join(r.cfg.StateDir, "sandboxes", id) }
+func (r *Runtime) containerDir(id string) string {
+	return filepath.Join(r.cfg.StateDir, "containers", id)
+}
 
 // warn logs a host refusal once per runtime.
 func (r *Runtime) warn(msg string, args ...any) {
@@ -134,11 +136,11 @@ func readJSON(path string, v any) error {
 type proc struct {
 	id, dir string
 
-	mu      sync.Mutex
-	done    <-chan struct{} // closed when the shim exited (the process ended); nil: not watched
-	stop    func()
-	exit    *shim.Exit
-	lost    bool // started, but its shim is gone without an exit status
+	mu   sync.Mutex
+	done <-chan struct{} // closed when the shim exited (the process ended); nil: not watched
+	stop func()
+	exit *shim.Exit
+	lost bool // started, but its shim is gone without an exit status
 }
 
 func (p *proc) unwatch() {
@@ -352,3 +354,5 @@ func (r *Runtime) containersOf(sandboxID string) []*container {
 	sort.Slice(out, func(i, j int) bool { return out[i].rec.CreatedAt.Before(out[j].rec.CreatedAt) })
 	return out
 }
+
+func loadLC(r *Runtime, id string) (*lc.Container, error) { return lc.Load(r.lcRoot, id) }

@@ -56,6 +56,7 @@ func MakeBusyboxLayer(dir string) error {
 			return err
 		}
 	}
+	os.Chmod(dir, 0o755)
 	os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
 	b, err := os.ReadFile(BusyboxPath)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // nsexec: the C half of "init"
+	"golang.org/x/sys/unix"
 )
 
 func init() {
@@ -57,10 +58,13 @@ func (h *Handle) Close() {
 // Start starts the shim of the container whose directory is dir (its rootfs must be dir/rootfs:
 // that is how libcontainer's init finds the shim to hand itself to). Output goes to logPath.
 func Start(dir, logPath string) (*Handle, error) {
-	sock := filepath.Join(dir, SockName)
-	os.Remove(sock)
+	os.Remove(filepath.Join(dir, SockName))
 	os.Remove(filepath.Join(dir, ExitName))
-	l, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+	var l *net.UnixListener
+	err := viaDir(dir, func(sock string) (err error) {
+		l, err = net.ListenUnix("unixpacket", &net.UnixAddr{Name: sock, Net: "unixpacket"})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +104,23 @@ func Start(dir, logPath string) (*Handle, error) {
 	return &Handle{Pid: cmd.Process.Pid, Stdout: outW, Stderr: errW}, nil
 }
 
-func dial(dir string) (*net.UnixConn, error) {
-	return net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: filepath.Join(dir, SockName), Net: "unixpacket"})
+// viaDir calls fn with a short name of dir's socket: socket paths are limited to 108 bytes, and
+// state directories may be deeper than that.
+func viaDir(dir string, fn func(sock string) error) error {
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return fn(fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), SockName))
+}
+
+func dial(dir string) (c *net.UnixConn, err error) {
+	err = viaDir(dir, func(sock string) (err error) {
+		c, err = net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: sock, Net: "unixpacket"})
+		return err
+	})
+	return c, err
 }
 
 func request(dir, msg string) error {
