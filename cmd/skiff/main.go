@@ -6,6 +6,10 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	// The container runtime's helpers (shim, pause, libcontainer's init) run from this binary
+	// before main; see internal/runtime/libcontainer/shim.
+	_ "github.com/skiff-dev/skiff/internal/runtime/libcontainer/shim"
 )
 
 func main() {
