@@ -48,10 +48,11 @@ type Runtime interface {
 	Close() error
 }
 
-// RootfsSource hands a runtime an image's unpacked layers (lowest first, as overlayfs lower dirs
-// in that order reversed) and its configuration. The image store implements it.
+// RootfsSource hands a runtime an image's unpacked layers as overlayfs lower dirs, uppermost
+// first (the order of the lowerdir= option), and its configuration. The image store
+// (internal/runtime/image) provides it; the kubelet adapts its config type to ImageConfig.
 type RootfsSource interface {
-	Mounts(ctx context.Context, image string) (lowerDirs []string, cfg ImageConfig, err error)
+	Mounts(image string) (lowerDirs []string, cfg ImageConfig, err error)
 }
 
 // ImageConfig is the part of an OCI image configuration a runtime applies to a container.

@@ -155,7 +155,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	var img runtime.ImageConfig
 	if r.images != nil {
 		var err error
-		if _, img, err = r.images.Mounts(ctx, cfg.Image); err != nil {
+		if _, img, err = r.images.Mounts(cfg.Image); err != nil {
 			return "", fmt.Errorf("image %s: %w", cfg.Image, err)
 		}
 	}

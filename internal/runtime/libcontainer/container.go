@@ -62,7 +62,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	if r.cfg.Images == nil {
 		return "", errors.New("runtime has no image source")
 	}
-	lowers, img, err := r.cfg.Images.Mounts(ctx, cfg.Image)
+	lowers, img, err := r.cfg.Images.Mounts(cfg.Image)
 	if err != nil {
 		return "", fmt.Errorf("image %s: %w", cfg.Image, err)
 	}
@@ -126,17 +126,15 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// mountOverlay mounts dir/rootfs: the image's layers (bottom first in lowers) under the
+// mountOverlay mounts dir/rootfs: the image's layers (uppermost first in lowers) under the
 // container's own upper layer.
 func mountOverlay(lowers []string, dir string) error {
 	if len(lowers) == 0 {
 		return errors.New("image has no layers")
 	}
-	rev := slices.Clone(lowers)
-	slices.Reverse(rev)
 	// The merged root takes the upper dir's mode and owner: give it the image's.
 	var st unix.Stat_t
-	if err := unix.Stat(rev[0], &st); err != nil {
+	if err := unix.Stat(lowers[0], &st); err != nil {
 		return fmt.Errorf("image layer: %w", err)
 	}
 	upper := filepath.Join(dir, "upper")
@@ -146,7 +144,7 @@ func mountOverlay(lowers []string, dir string) error {
 	if err := os.Lchown(upper, int(st.Uid), int(st.Gid)); err != nil {
 		return err
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(rev, ":"),
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"),
 		filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
 	if err := unix.Mount("overlay", filepath.Join(dir, "rootfs"), "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mounting rootfs: %w", err)

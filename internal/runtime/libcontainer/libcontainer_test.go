@@ -401,3 +401,20 @@ func TestExecTTY(t *testing.T) {
 		t.Errorf("tty output %q", out.String())
 	}
 }
+
+// TestLayerOrder: the RootfsSource lists layers uppermost first; the upper one wins.
+func TestLayerOrder(t *testing.T) {
+	h := newHarness(t)
+	top := t.TempDir()
+	os.Chmod(top, 0o755)
+	os.MkdirAll(filepath.Join(top, "etc"), 0o755)
+	os.WriteFile(filepath.Join(top, "etc/motd"), []byte("top\n"), 0o644)
+	os.WriteFile(filepath.Join(h.img.Lowers[0], "etc/motd"), []byte("bottom\n"), 0o644)
+	h.img.Lowers = []string{top, h.img.Lowers[0]}
+	r := h.new(t, t.TempDir())
+	sb := h.pod(t, r, runtime.SandboxConfig{Name: "layers"})
+	id := run(t, r, sb, &runtime.ContainerConfig{Name: "c", Command: []string{"sleep", "60"}})
+	if got := execOut(t, r, id, "cat", "/etc/motd"); got != "top" {
+		t.Errorf("/etc/motd from the wrong layer: %q", got)
+	}
+}

@@ -1,7 +1,6 @@
 package runtimetest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,7 +25,7 @@ type Rootfs struct {
 	Config runtime.ImageConfig
 }
 
-func (r *Rootfs) Mounts(ctx context.Context, image string) ([]string, runtime.ImageConfig, error) {
+func (r *Rootfs) Mounts(image string) ([]string, runtime.ImageConfig, error) {
 	if image != r.Name {
 		return nil, runtime.ImageConfig{}, fmt.Errorf("image %q: %w", image, runtime.ErrNotFound)
 	}
