@@ -573,3 +573,52 @@ func TestPullTiming(t *testing.T) {
 	}
 	t.Logf("re-pull (layers shared, manifest only): %v", time.Since(start))
 }
+
+// failingReader yields some of a layer and then fails, as a dropped connection does.
+type failingReader struct{ r io.Reader }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("connection reset")
+	}
+	return n, err
+}
+
+func TestInterruptedOrCorruptPullLeavesNothing(t *testing.T) {
+	good := tarOf(t, file("a", strings.Repeat("x", 4096)), file("b", "b"))
+	cfgFor := func(diffID string) []byte {
+		return []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["` + diffID + `"]}}`)
+	}
+	goodID := sha256Digest(good)
+	tests := []struct {
+		name    string
+		config  []byte
+		open    func() (io.ReadCloser, error)
+		wantErr error
+	}{
+		{"stream breaks mid-layer", cfgFor(goodID), func() (io.ReadCloser, error) {
+			return io.NopCloser(&failingReader{bytes.NewReader(good[:len(good)/2])}), nil
+		}, nil},
+		{"content does not match diff ID", cfgFor(sha256Digest([]byte("other"))), func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(good)), nil
+		}, ErrInvalidImage},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openStore(t, Config{})
+			_, err := s.add(context.Background(), imageSource{rawConfig: tc.config, layers: []layerSource{{open: tc.open}}}, []string{"example.com/x:1"})
+			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+				t.Fatalf("add = %v, want failure %v", err, tc.wantErr)
+			}
+			if imgs, _ := s.List(); len(imgs) != 0 {
+				t.Errorf("failed pull left images %v", imgs)
+			}
+			for _, d := range []string{"layers", "tmp", "leases"} {
+				if ents, _ := os.ReadDir(filepath.Join(s.Root(), d)); len(ents) != 0 {
+					t.Errorf("%s/ holds %d entries after a failed pull", d, len(ents))
+				}
+			}
+		})
+	}
+}
