@@ -65,22 +65,68 @@ func NewNamespace(t testing.TB, label string) *Namespace {
 		t.Fatalf("nettest: create namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		if err := remove(ns.Path); err != nil {
-			t.Errorf("nettest: remove namespace %s: %v", name, err)
+		if err := ns.Remove(); err != nil {
+			t.Errorf("nettest: %v", err)
 		}
 	})
-	h := ns.Netlink(t)
-	lo, err := h.LinkByName("lo")
-	if err == nil {
-		err = h.LinkSetUp(lo)
-	}
-	if err != nil {
+	if err := loopbackUp(ns); err != nil {
 		t.Fatalf("nettest: loopback up in %s: %v", name, err)
 	}
 	return ns
 }
 
-// Netlink returns a netlink handle operating inside the namespace, closed in t.Cleanup.
+// loopbackUp uses a handle of its own, closed at once: an open netlink socket would keep the
+// namespace alive after Remove.
+func loopbackUp(ns *Namespace) error {
+	h, err := ns.netlink()
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	return h.LinkSetUp(lo)
+}
+
+// Remaining lists the namespaces (in RunDir) and namespace mounts that this process made for t or
+// its subtests and that still exist. After the cleanups of a subtest have run it must be empty;
+// tests that check for leaks call it on the parent once the subtest returns.
+func Remaining(t testing.TB) []string {
+	t.Helper()
+	marker := fmt.Sprintf("%s%d-%s", namePrefix, os.Getpid(), sanitize(t.Name(), 20))
+	var left []string
+	entries, _ := os.ReadDir(RunDir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), marker) {
+			left = append(left, "netns "+e.Name())
+		}
+	}
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatalf("nettest: %v", err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(line, filepath.Join(RunDir, marker)) {
+			left = append(left, "mount "+line)
+		}
+	}
+	return left
+}
+
+// Remove deletes the namespace before the test ends, as when a pod sandbox dies; the kernel frees
+// it, with every link in it, once no process, socket or open handle (see Netlink) holds it any
+// more. Removing twice is fine.
+func (ns *Namespace) Remove() error {
+	if err := remove(ns.Path); err != nil {
+		return fmt.Errorf("remove namespace %s: %w", ns.Name, err)
+	}
+	return nil
+}
+
+// Netlink returns a netlink handle operating inside the namespace, closed in t.Cleanup. Do not use
+// it after t ends: a closed handle falls back to the process's own (root) namespace.
 func (ns *Namespace) Netlink(t testing.TB) *netlink.Handle {
 	t.Helper()
 	h, err := ns.netlink()

@@ -58,32 +58,9 @@ func TestNames(t *testing.T) {
 	}
 }
 
-// leftovers lists this process's namespaces in RunDir and its namespace mounts.
-func leftovers(t *testing.T, marker string) []string {
-	t.Helper()
-	var left []string
-	entries, _ := os.ReadDir(RunDir)
-	for _, e := range entries {
-		if strings.Contains(e.Name(), marker) {
-			left = append(left, "netns "+e.Name())
-		}
-	}
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(line, marker) {
-			left = append(left, "mount "+line)
-		}
-	}
-	return left
-}
-
 func TestLAN(t *testing.T) {
 	RequireRoot(t)
 	rootLinks := linkNames(t, nil)
-	marker := fmt.Sprintf("%s%d-%s", namePrefix, os.Getpid(), sanitize(t.Name(), 20))
 
 	t.Run("hosts", func(t *testing.T) {
 		lan := NewLAN(t, 3)
@@ -159,12 +136,12 @@ func TestLAN(t *testing.T) {
 			t.Errorf("command ran in %q, want %s", strings.TrimSpace(out.String()), want)
 		}
 
-		if left := leftovers(t, marker); len(left) == 0 {
+		if left := Remaining(t); len(left) == 0 {
 			t.Fatal("leftovers() finds nothing while the LAN exists: the check below would prove nothing")
 		}
 	})
 
-	if left := leftovers(t, marker); len(left) > 0 {
+	if left := Remaining(t); len(left) > 0 {
 		t.Errorf("left behind after cleanup:\n%s", strings.Join(left, "\n"))
 	}
 	if after := linkNames(t, nil); strings.Join(after, ",") != strings.Join(rootLinks, ",") {
@@ -259,4 +236,3 @@ func linkNames(t *testing.T, ns *Namespace) []string {
 	slices.Sort(names)
 	return names
 }
-
