@@ -45,6 +45,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		s.writeError(w, r, apierrors.NewNotFound(ep.res.GroupResource(), info.Name))
 		return
 	}
+	if podConnectSubresources[info.Subresource] {
+		if err := s.handlePodConnect(w, r, ep, info); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	var err error
 	switch info.Subresource {
 	case "":
