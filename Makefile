@@ -13,9 +13,16 @@ LDFLAGS  := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).GitCommit=$(COMMIT) -X 
             -X $(CB).gitVersion=$(K8S) -X $(CB).gitMajor=1 -X $(CB).gitMinor=$(K8S_MINOR) \
             -X $(CB).gitCommit=$(COMMIT) -X $(CB).gitTreeState=clean -X $(CB).buildDate=$(DATE)
 
-.PHONY: skiff test ldflags clean
+# kustomize (inside kubectl) would load Go plugins; importing package plugin makes the linker export
+# every symbol dynamically (~20 MB). Upstream builds kubectl without it too.
+TAGS     := kustomize_disable_go_plugin_support
+
+.PHONY: skiff test ldflags tags clean
 skiff:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o skiff ./cmd/skiff
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o skiff ./cmd/skiff
+
+tags:
+	@echo '$(TAGS)'
 
 ldflags:
 	@echo '$(LDFLAGS)'

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
 var skiffBin string
@@ -25,20 +27,14 @@ func TestMain(m *testing.M) {
 	if !benchRequested() {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "skiff-bench-")
+	bin, err := testserver.Binary()
 	if err != nil {
-		panic(err)
-	}
-	skiffBin = filepath.Join(dir, "skiff")
-	ldflags, _ := exec.Command("make", "-s", "-C", "..", "ldflags").Output()
-	cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", skiffBin, "../cmd/skiff")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building skiff:", err)
 		os.Exit(1)
 	}
+	skiffBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	testserver.RemoveBinary()
 	os.Exit(code)
 }
 

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
@@ -42,6 +43,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 	}
 	if !ep.res.Namespaced && info.Namespace != "" {
 		s.writeError(w, r, apierrors.NewNotFound(ep.res.GroupResource(), info.Name))
+		return
+	}
+	if podConnectSubresources[info.Subresource] {
+		if err := s.handlePodConnect(w, r, ep, info); err != nil {
+			s.writeError(w, r, err)
+		}
 		return
 	}
 	var err error
@@ -383,31 +390,31 @@ func validateListOptions(opts *metav1.ListOptions) field.ErrorList {
 	return errs
 }
 
-// writeJSONList assembles a JSON list from each item's memoised encoding: a list of thousands of
-// objects costs a copy, not thousands of encodes.
+// writeJSONList streams a JSON list made of each item's memoised encoding: a list of thousands of
+// objects costs a copy, not thousands of encodes, and no list-sized buffer.
 func (s *Server) writeJSONList(w http.ResponseWriter, ep *endpoint, lm metav1.ListMeta, items []*storage.Item) error {
 	lmJSON, err := jsonMarshal(lm)
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	lk := ep.gvk.Kind + "List"
-	fmt.Fprintf(&buf, `{"kind":%q,"apiVersion":%q,"metadata":%s,"items":[`, lk, ep.gvk.GroupVersion().String(), lmJSON)
+	encoded := make([][]byte, len(items))
 	for i, it := range items {
-		b, err := it.Memo(mediaJSON, encodeJSON)
-		if err != nil {
+		if encoded[i], err = it.Memo(mediaJSON, encodeJSON); err != nil {
 			return err
 		}
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(b)
 	}
-	buf.WriteString("]}\n")
 	w.Header().Set("Content-Type", mediaJSON)
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(buf.Bytes())
-	return err
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, `{"kind":%q,"apiVersion":%q,"metadata":%s,"items":[`, ep.gvk.Kind+"List", ep.gvk.GroupVersion().String(), lmJSON)
+	for i, b := range encoded {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush()
 }
 
 // protoMessage is what k8s.io/api types implement for protobuf.
@@ -415,35 +422,44 @@ type protoMessage interface {
 	Marshal() ([]byte, error)
 }
 
-// writeProtobufList assembles a protobuf list from each item's memoised message: every k8s.io/api
-// list is ListMeta as field 1 and the items as repeated field 2, wrapped in the runtime.Unknown
-// envelope with the "k8s\x00" prefix.
+// writeProtobufList streams a protobuf list made of each item's memoised message. Every k8s.io/api
+// list is ListMeta as field 1 and the items as repeated field 2; the list travels in the
+// runtime.Unknown envelope (typeMeta = 1, raw = 2, contentEncoding = 3, contentType = 4) after the
+// "k8s\x00" prefix. The sizes are known up front, so nothing list-sized is buffered.
 func (s *Server) writeProtobufList(w http.ResponseWriter, ep *endpoint, lm metav1.ListMeta, items []*storage.Item) error {
 	meta, err := lm.Marshal()
 	if err != nil {
 		return err
 	}
-	body := make([]byte, 0, 64+len(items)*512)
-	body = appendProtoField(body, 1, meta)
-	for _, it := range items {
-		b, err := it.Memo(mediaProtobuf, encodeProtoMessage)
-		if err != nil {
+	encoded := make([][]byte, len(items))
+	rawLen := protoFieldLen(1, len(meta))
+	for i, it := range items {
+		if encoded[i], err = it.Memo(mediaProtobuf, encodeProtoMessage); err != nil {
 			return err
 		}
-		body = appendProtoField(body, 2, b)
+		rawLen += protoFieldLen(2, len(encoded[i]))
 	}
-	u := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: ep.gvk.GroupVersion().String(), Kind: ep.gvk.Kind + "List"}, Raw: body}
-	env, err := u.Marshal()
+	tm := runtime.TypeMeta{APIVersion: ep.gvk.GroupVersion().String(), Kind: ep.gvk.Kind + "List"}
+	tmBytes, err := tm.Marshal()
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", mediaProtobuf)
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("k8s\x00")); err != nil {
-		return err
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString("k8s\x00")
+	bw.Write(appendProtoField(nil, 1, tmBytes))
+	bw.Write(appendProtoHeader(nil, 2, rawLen))
+	bw.Write(appendProtoField(nil, 1, meta))
+	var hdr []byte
+	for _, b := range encoded {
+		hdr = appendProtoHeader(hdr[:0], 2, len(b))
+		bw.Write(hdr)
+		bw.Write(b)
 	}
-	_, err = w.Write(env)
-	return err
+	bw.Write(appendProtoHeader(nil, 3, 0))
+	bw.Write(appendProtoHeader(nil, 4, 0))
+	return bw.Flush()
 }
 
 func encodeProtoMessage(obj runtime.Object) ([]byte, error) {
@@ -456,9 +472,19 @@ func encodeProtoMessage(obj runtime.Object) ([]byte, error) {
 
 // appendProtoField appends a length-delimited field (wire type 2).
 func appendProtoField(b []byte, field int, data []byte) []byte {
+	return append(appendProtoHeader(b, field, len(data)), data...)
+}
+
+// appendProtoHeader appends the tag and length of a length-delimited field.
+func appendProtoHeader(b []byte, field, n int) []byte {
 	b = binary.AppendUvarint(b, uint64(field)<<3|2)
-	b = binary.AppendUvarint(b, uint64(len(data)))
-	return append(b, data...)
+	return binary.AppendUvarint(b, uint64(n))
+}
+
+// protoFieldLen is the encoded size of a length-delimited field holding n bytes.
+func protoFieldLen(field, n int) int {
+	var buf [2 * binary.MaxVarintLen64]byte
+	return len(appendProtoHeader(buf[:0], field, n)) + n
 }
 
 func encodeJSON(obj runtime.Object) ([]byte, error) {

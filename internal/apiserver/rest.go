@@ -152,9 +152,14 @@ func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace stri
 // create stores a new object; obj is in the served version.
 func (s *Server) create(ctx context.Context, ep *endpoint, namespace string, obj runtime.Object, opts writeOptions) (runtime.Object, error) {
 	generated := accessor(obj).GetName() == "" && accessor(obj).GetGenerateName() != ""
+	var original runtime.Object
+	if generated {
+		original = obj.DeepCopyObject()
+	}
 	for attempt := 0; ; attempt++ {
-		if generated {
-			accessor(obj).SetName("")
+		if attempt > 0 {
+			// Start over from what the client sent, so nothing prepared twice.
+			obj = original.DeepCopyObject()
 		}
 		finish, err := s.prepareCreate(ctx, ep, namespace, obj, opts)
 		if err != nil {
@@ -236,12 +241,10 @@ func (s *Server) update(ctx context.Context, ep *endpoint, namespace, name strin
 			created, result = true, obj
 			return s.forStorage(ep, obj)
 		}
+		// stored is the store's private copy, so it can serve as old as it is.
 		old, err := ep.fromStorage(stored)
 		if err != nil {
 			return nil, 0, err
-		}
-		if !ep.converts() {
-			old = old.DeepCopyObject()
 		}
 		obj, err := mutate(old.DeepCopyObject())
 		if err != nil {
@@ -473,12 +476,9 @@ func (s *Server) remove(ctx context.Context, ep *endpoint, namespace, name strin
 		if stored == nil {
 			return nil, 0, apierrors.NewNotFound(gr, name)
 		}
-		obj, err := ep.fromStorage(stored)
+		obj, err := ep.fromStorage(stored) // stored is the store's private copy: safe to mark
 		if err != nil {
 			return nil, 0, err
-		}
-		if !ep.converts() {
-			obj = obj.DeepCopyObject()
 		}
 		m := accessor(obj)
 		if err := checkPreconditions(m); err != nil {

@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,10 @@ type Config struct {
 	// 429 error when not.
 	Eviction func(ctx context.Context, namespace, name string, dryRun bool) error
 
+	// KubeletClient reaches node agents for pods/log, exec, attach and portforward; nil refuses
+	// those requests with 503.
+	KubeletClient *KubeletClient
+
 	// Profiling serves Go's pprof handlers at /debug/pprof/ to authenticated users, as upstream's
 	// --profiling does.
 	Profiling bool
@@ -90,6 +95,9 @@ type Server struct {
 	ready     atomic.Bool
 	addr      atomic.Value // string
 	started   time.Time
+
+	kubeletOnce sync.Once
+	kubeletRT   http.RoundTripper
 }
 
 // New builds a server over cfg's store; the store must not be started yet (New registers every

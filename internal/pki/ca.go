@@ -20,6 +20,8 @@ const (
 	CAName        = "ca"        // ca.crt, ca.key
 	APIServerName = "apiserver" // apiserver.crt, apiserver.key
 	AdminName     = "admin"     // admin.crt, admin.key
+	// KubeletClientName is the API server's client pair for node agents: apiserver-kubelet-client.crt/key.
+	KubeletClientName = "apiserver-kubelet-client"
 )
 
 // Validity periods, after kubeadm's: a CA long enough that nobody rotates it by surprise, leaves short

@@ -47,7 +47,7 @@ func TestEnsureServerServingCertCoversNames(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
 	b := mustEnsure(t, dir, testOptions())
 
-	if want := []string{CAName, APIServerName, AdminName}; !slices.Equal(b.Issued, want) {
+	if want := []string{CAName, APIServerName, AdminName, KubeletClientName}; !slices.Equal(b.Issued, want) {
 		t.Errorf("Issued = %v, want %v", b.Issued, want)
 	}
 	tests := []struct {
@@ -146,12 +146,12 @@ func TestEnsureServerFileModes(t *testing.T) {
 	}
 	// No temporary files may be left behind by the atomic writes.
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 6 {
+	if len(entries) != 8 {
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
-		t.Errorf("dir holds %v, want exactly the three pairs", names)
+		t.Errorf("dir holds %v, want exactly the four pairs", names)
 	}
 }
 
@@ -270,8 +270,8 @@ func TestEnsureServerReissuesLeavesOfAnotherCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mustEnsure(t, dir, testOptions())
-	if !slices.Equal(b.Issued, []string{APIServerName, AdminName}) {
-		t.Errorf("Issued = %v, want both leaves", b.Issued)
+	if !slices.Equal(b.Issued, []string{APIServerName, AdminName, KubeletClientName}) {
+		t.Errorf("Issued = %v, want every leaf", b.Issued)
 	}
 	if b.CA.Cert.SerialNumber.Cmp(other.Cert.SerialNumber) != 0 {
 		t.Errorf("EnsureServer replaced the CA on disk")

@@ -14,11 +14,14 @@ import (
 // Fixed identities. The admin user is in system:masters so RBAC's bootstrap binding makes it
 // cluster-admin, as kubeadm's admin.conf is.
 const (
-	DefaultCACommonName  = "skiff-ca"
-	APIServerCommonName  = "kube-apiserver"
-	AdminCommonName      = "kubernetes-admin"
-	MastersGroup         = "system:masters"
-	DefaultClusterDomain = "cluster.local"
+	DefaultCACommonName = "skiff-ca"
+	APIServerCommonName = "kube-apiserver"
+	AdminCommonName     = "kubernetes-admin"
+	// KubeletClientCommonName is the API server's identity towards node agents (logs, exec,
+	// port-forward); a kubelet serves its API to this name only.
+	KubeletClientCommonName = "kube-apiserver-kubelet-client"
+	MastersGroup            = "system:masters"
+	DefaultClusterDomain    = "cluster.local"
 )
 
 // ServerOptions lists what the API server's serving certificate must cover.
@@ -48,6 +51,8 @@ type Bundle struct {
 	Serving tls.Certificate
 	Server  *KeyPair
 	Admin   *KeyPair
+	// KubeletClient is the API server's client certificate for node agents' APIs.
+	KubeletClient *KeyPair
 	// Issued names the pairs (CAName, APIServerName, AdminName) created or replaced by this call, so
 	// the caller can log what changed on disk.
 	Issued []string
@@ -93,6 +98,14 @@ func EnsureServer(dir string, opts ServerOptions) (*Bundle, error) {
 	}
 	if issued {
 		b.Issued = append(b.Issued, AdminName)
+	}
+	kcSpec := CertSpec{CommonName: KubeletClientCommonName, Organizations: []string{MastersGroup}, Usage: ClientAuth}
+	b.KubeletClient, issued, err = ensureLeaf(dir, KubeletClientName, ca, kcSpec)
+	if err != nil {
+		return nil, fmt.Errorf("kubelet client certificate: %w", err)
+	}
+	if issued {
+		b.Issued = append(b.Issued, KubeletClientName)
 	}
 	if b.Serving, err = b.Server.TLSCertificate(); err != nil {
 		return nil, err

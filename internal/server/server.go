@@ -135,6 +135,11 @@ func Run(ctx context.Context, cfg Config) error {
 	defer store.Close()
 	log.Info("etcd ready", "embedded", store.Embedded(), "endpoints", store.Endpoints(), "took", time.Since(start).Round(time.Millisecond))
 
+	kcCert, err := bundle.KubeletClient.TLSCertificate()
+	if err != nil {
+		return err
+	}
+	kubeletClient := &apiserver.KubeletClient{Cert: kcCert, CA: bundle.CAPool}
 	st := storage.New(store.InProcessClient(), storage.Options{
 		Logger: log, HistoryWindow: cfg.WatchHistoryWindow, BookmarkInterval: cfg.BookmarkInterval,
 	})
@@ -152,7 +157,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Store: st, Resources: catalog, Listener: cfg.Listener,
 		BindAddress: cfg.BindAddress, Port: cfg.SecurePort,
 		ServingCert: bundle.Serving, ClientCA: bundle.CAPool, OpenAPI: oapi, Logger: log, Profiling: cfg.Profiling,
-		Hooks: map[schema.GroupResource]apiserver.ResourceHooks{{Resource: "services"}: services},
+		KubeletClient: kubeletClient,
+		Hooks:         map[schema.GroupResource]apiserver.ResourceHooks{{Resource: "services"}: services},
 	})
 	if err != nil {
 		return err

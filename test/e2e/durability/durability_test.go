@@ -20,6 +20,12 @@ import (
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testserver.RemoveBinary()
+	os.Exit(code)
+}
+
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}

@@ -47,8 +47,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	skiffBin, home = filepath.Join(tmp, "skiff"), filepath.Join(tmp, "home")
-	if err := buildSkiff(skiffBin); err != nil {
+	home = filepath.Join(tmp, "home")
+	skiffBin, err = testserver.Binary()
+	defer testserver.RemoveBinary()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "building skiff:", err)
 		return 1
 	}
@@ -59,19 +61,6 @@ func run(m *testing.M) int {
 	}
 	defer server.Stop()
 	return m.Run()
-}
-
-func buildSkiff(out string) error {
-	mk := exec.Command("make", "-s", "ldflags")
-	mk.Dir = repoRoot
-	ldflags, err := mk.Output()
-	if err != nil {
-		return fmt.Errorf("make -s ldflags: %w", err)
-	}
-	build := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", out, "./cmd/skiff")
-	build.Dir = repoRoot
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	return build.Run()
 }
 
 // result is what a user sees of one kubectl run.
