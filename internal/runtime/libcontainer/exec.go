@@ -125,9 +125,26 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *runtime.ExecRequest)
 			}
 		}()
 		if req.Resize != nil {
+			execDone := make(chan struct{})
+			defer close(execDone) // before the console closes (defers run last first)
+			rc, err := console.SyscallConn()
+			if err != nil {
+				return -1, err
+			}
 			go func() {
-				for sz := range req.Resize {
-					unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+				for {
+					select {
+					case sz, ok := <-req.Resize:
+						if !ok {
+							return
+						}
+						// Not console.Fd(): it would switch the console to blocking mode.
+						rc.Control(func(fd uintptr) {
+							unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Height, Col: sz.Width})
+						})
+					case <-execDone:
+						return
+					}
 				}
 			}()
 		}

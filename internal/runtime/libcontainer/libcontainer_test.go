@@ -260,7 +260,7 @@ func TestOOMKilled(t *testing.T) {
 	sb := h.pod(t, r, runtime.SandboxConfig{Name: "oom"})
 	// tail buffers its whole input in memory: /dev/zero has no newline.
 	id := run(t, r, sb, &runtime.ContainerConfig{Name: "hog", Command: []string{"sh", "-c", "tail /dev/zero"},
-		Resources: runtime.Resources{MemoryLimit: 16 << 20}})
+		Resources: runtime.Resources{MemoryLimit: 64 << 20}})
 	st := waitExited(t, r, id)
 	if st.Reason != runtime.ReasonOOMKilled || st.ExitCode != 137 {
 		t.Errorf("memory hog: %+v", st)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lc "github.com/opencontainers/runc/libcontainer"
@@ -45,8 +46,8 @@ type Runtime struct {
 	sandboxes  map[string]*sandbox
 	containers map[string]*container
 
-	warnOnce     sync.Map // message -> struct{}: host refusals logged once
-	negOOMDenied bool     // the host refused a negative oom_score_adj
+	warnOnce     sync.Map    // message -> struct{}: host refusals logged once
+	negOOMDenied atomic.Bool // the host refused a negative oom_score_adj
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -230,7 +231,7 @@ func (r *Runtime) start(p *proc, config *configs.Config, process *lc.Process, lo
 	}
 	defer h.Close()
 	r.protectShim(h.Pid)
-	if r.negOOMDenied && config.OomScoreAdj != nil && *config.OomScoreAdj < 0 {
+	if r.negOOMDenied.Load() && config.OomScoreAdj != nil && *config.OomScoreAdj < 0 {
 		config.OomScoreAdj = ptr(0)
 	}
 	c, err := lc.Create(r.lcRoot, p.id, config)
@@ -259,7 +260,7 @@ func (r *Runtime) start(p *proc, config *configs.Config, process *lc.Process, lo
 // may refuse negative values even to root, which is logged once and remembered for containers.
 func (r *Runtime) protectShim(pid int) {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte("-998"), 0); err != nil {
-		r.negOOMDenied = true
+		r.negOOMDenied.Store(true)
 		r.warn("host refuses negative oom_score_adj; shims and containers run with 0 instead", "err", err)
 	}
 }
