@@ -63,7 +63,7 @@ var allowedSyscalls = []string{
 	"timerfd_gettime", "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times", "tkill",
 	"truncate", "truncate64", "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "utime",
 	"utimensat", "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid",
-	"write", "writev", "arch_prctl", "modify_ldt", "chroot",
+	"write", "writev", "arch_prctl", "modify_ldt",
 }
 
 // capSyscalls are allowed when the container holds the capability.
