@@ -3,14 +3,13 @@ package volume
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -286,5 +285,4 @@ func TestValidatePayloadPath(t *testing.T) {
 			t.Errorf("validatePayloadPath(%q) = %v, want ok=%v", tt.path, err, tt.ok)
 		}
 	}
-	_ = fs.ErrNotExist
 }
