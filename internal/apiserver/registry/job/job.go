@@ -1,7 +1,6 @@
 package job
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -12,7 +11,6 @@ import (
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -35,22 +33,18 @@ const maxParallelismForIndexedJob = 100000
 
 // Strategy returns the registry strategy of batch/v1 jobs.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default:          func(obj runtime.Object) { Default(obj.(*batchv1.Job)) },
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) { PrepareForCreate(obj.(*batchv1.Job)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*batchv1.Job))
+	return registry.Typed[*batchv1.Job]{
+		Default:          Default,
+		PrepareForCreate: PrepareForCreate,
+		Validate:         Validate,
+		ValidateUpdate:   ValidateUpdate,
+		ValidateStatusUpdate: func(j, _ *batchv1.Job) field.ErrorList {
+			return ValidateStatus(&j.Status)
 		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*batchv1.Job), old.(*batchv1.Job))
+		SelectableFields: func(j *batchv1.Job) fields.Set {
+			return fields.Set{"status.successful": strconv.Itoa(int(j.Status.Succeeded))}
 		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			return ValidateStatus(&obj.(*batchv1.Job).Status)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			return fields.Set{"status.successful": strconv.Itoa(int(obj.(*batchv1.Job).Status.Succeeded))}
-		},
-	}
+	}.Strategy()
 }
 
 // Default applies the batch/v1 defaults; set values are kept.

@@ -1,15 +1,12 @@
 package persistentvolumeclaim
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -23,39 +20,12 @@ var (
 
 // Strategy returns the PersistentVolumeClaim strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
-				Default(pvc)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			pvc, ok := obj.(*corev1.PersistentVolumeClaim)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(pvc)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			pvc, ok1 := obj.(*corev1.PersistentVolumeClaim)
-			oldPVC, ok2 := old.(*corev1.PersistentVolumeClaim)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(pvc, oldPVC)
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			pvc, ok := obj.(*corev1.PersistentVolumeClaim)
-			if !ok {
-				return wrongType(obj)
-			}
-			return validateStatus(pvc)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.PersistentVolumeClaim, got %T", obj))}
+	return registry.Typed[*corev1.PersistentVolumeClaim]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: registry.IgnoringOld(validateStatus),
+	}.Strategy()
 }
 
 // Default sets volumeMode Filesystem and phase Pending, as upstream.

@@ -1,13 +1,10 @@
 package statefulset
 
 import (
-	"context"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -20,18 +17,12 @@ import (
 
 // Strategy returns the registry strategy of apps/v1 statefulsets. Only metadata is selectable.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) { Default(obj.(*appsv1.StatefulSet)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*appsv1.StatefulSet))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet))
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateStatusUpdate(obj.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet))
-		},
-	}
+	return registry.Typed[*appsv1.StatefulSet]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: ValidateStatusUpdate,
+	}.Strategy()
 }
 
 // Default applies the apps/v1 defaults; set values are kept.
