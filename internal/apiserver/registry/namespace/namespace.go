@@ -30,6 +30,9 @@ func Strategy() registry.Strategy {
 		Validate:             Validate,
 		ValidateUpdate:       registry.IgnoringOld(Validate),
 		ValidateStatusUpdate: registry.IgnoringOld(ValidateStatus),
+		PrepareForDelete:     func(ns *corev1.Namespace) { ns.Status.Phase = corev1.NamespaceTerminating },
+		// The namespace controller empties spec.finalizers once the namespace's content is gone.
+		Held: func(ns *corev1.Namespace) bool { return len(ns.Spec.Finalizers) > 0 },
 	}.Strategy()
 }
 

@@ -18,7 +18,23 @@ func Strategy() registry.Strategy {
 		ValidateUpdate:       ValidatePodUpdate,
 		ValidateStatusUpdate: ValidatePodStatusUpdate,
 		SelectableFields:     SelectableFields,
+		GracePeriod:          GracePeriod,
 	}.Strategy()
+}
+
+// GracePeriod is upstream's rule: the request's period, else the pod's terminationGracePeriodSeconds;
+// a pod that never reached a node, or has finished, goes at once since no kubelet has to stop it.
+func GracePeriod(p *corev1.Pod, requested *int64) int64 {
+	if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	if requested != nil {
+		return *requested
+	}
+	if p.Spec.TerminationGracePeriodSeconds != nil {
+		return *p.Spec.TerminationGracePeriodSeconds
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
 // SchedulingGatedReason is the PodScheduled condition reason of a pod held back by scheduling gates.
