@@ -3,6 +3,7 @@ package cronjob
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	// The binary must know every IANA zone even on hosts without /usr/share/zoneinfo.
@@ -70,7 +71,7 @@ func Validate(cj *batchv1.CronJob) field.ErrorList {
 	switch {
 	case s.ConcurrencyPolicy == "":
 		errs = append(errs, field.Required(specPath.Child("concurrencyPolicy"), ""))
-	case !contains(supportedConcurrency, s.ConcurrencyPolicy):
+	case !slices.Contains(supportedConcurrency, s.ConcurrencyPolicy):
 		errs = append(errs, field.NotSupported(specPath.Child("concurrencyPolicy"), s.ConcurrencyPolicy, supportedConcurrency))
 	}
 	if s.StartingDeadlineSeconds != nil {
@@ -139,13 +140,4 @@ func ValidateTimeZone(tz string, fldPath *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(fldPath, tz, err.Error())}
 	}
 	return nil
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package job
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -247,7 +248,7 @@ func ValidateJobSpec(s *batchv1.JobSpec, fldPath *field.Path, requireSelector bo
 		// Both count individual pod failures, which a kubelet restarting containers in place hides.
 		allowed = []corev1.RestartPolicy{corev1.RestartPolicyNever}
 	}
-	if !contains(allowed, s.Template.Spec.RestartPolicy) {
+	if !slices.Contains(allowed, s.Template.Spec.RestartPolicy) {
 		errs = append(errs, field.NotSupported(rpPath, s.Template.Spec.RestartPolicy, allowed))
 	}
 	return errs
@@ -268,7 +269,7 @@ func validatePodFailurePolicy(s *batchv1.JobSpec, fldPath *field.Path) field.Err
 	for i, r := range rules {
 		p := fldPath.Child("rules").Index(i)
 		switch {
-		case !contains(supportedActions, r.Action):
+		case !slices.Contains(supportedActions, r.Action):
 			errs = append(errs, field.NotSupported(p.Child("action"), r.Action, supportedActions))
 		case r.Action == batchv1.PodFailurePolicyActionFailIndex && s.BackoffLimitPerIndex == nil:
 			errs = append(errs, field.Forbidden(p.Child("action"), "requires the backoffLimitPerIndex to be set"))
@@ -282,7 +283,7 @@ func validatePodFailurePolicy(s *batchv1.JobSpec, fldPath *field.Path) field.Err
 		if ec := r.OnExitCodes; ec != nil {
 			ep := p.Child("onExitCodes")
 			ops := []batchv1.PodFailurePolicyOnExitCodesOperator{batchv1.PodFailurePolicyOnExitCodesOpIn, batchv1.PodFailurePolicyOnExitCodesOpNotIn}
-			if !contains(ops, ec.Operator) {
+			if !slices.Contains(ops, ec.Operator) {
 				errs = append(errs, field.NotSupported(ep.Child("operator"), ec.Operator, ops))
 			}
 			if len(ec.Values) == 0 {
@@ -303,7 +304,7 @@ func validatePodFailurePolicy(s *batchv1.JobSpec, fldPath *field.Path) field.Err
 				errs = append(errs, field.Required(cp.Child("type"), ""))
 			}
 			valid := []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown}
-			if !contains(valid, c.Status) {
+			if !slices.Contains(valid, c.Status) {
 				errs = append(errs, field.NotSupported(cp.Child("status"), c.Status, valid))
 			}
 		}
@@ -387,13 +388,4 @@ func ValidateStatus(st *batchv1.JobStatus) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

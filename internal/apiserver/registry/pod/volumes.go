@@ -2,6 +2,7 @@ package pod
 
 import (
 	"path"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -50,7 +51,7 @@ func validateVolumeSource(src *corev1.VolumeSource, p *field.Path) field.ErrorLi
 			errs = append(errs, field.Required(hp.Child("path"), ""))
 		}
 		errs = append(errs, validateNoBacksteps(src.HostPath.Path, hp.Child("path"))...)
-		if t := src.HostPath.Type; t != nil && !contains(supportedHostPathTypes, *t) {
+		if t := src.HostPath.Type; t != nil && !slices.Contains(supportedHostPathTypes, *t) {
 			errs = append(errs, field.NotSupported(hp.Child("type"), *t, supportedHostPathTypes))
 		}
 	case src.EmptyDir != nil:
@@ -107,7 +108,7 @@ func validateVolumeSource(src *corev1.VolumeSource, p *field.Path) field.ErrorLi
 		if src.Image.Reference == "" {
 			errs = append(errs, field.Required(ip.Child("reference"), ""))
 		}
-		if pp := src.Image.PullPolicy; pp != "" && !contains(supportedPullPolicies, pp) {
+		if pp := src.Image.PullPolicy; pp != "" && !slices.Contains(supportedPullPolicies, pp) {
 			errs = append(errs, field.NotSupported(ip.Child("pullPolicy"), pp, supportedPullPolicies))
 		}
 	}
@@ -246,11 +247,11 @@ func ValidatePersistentVolumeClaimSpec(s *corev1.PersistentVolumeClaimSpec, fldP
 		errs = append(errs, field.Required(fldPath.Child("accessModes"), "at least 1 access mode is required"))
 	}
 	for i, m := range s.AccessModes {
-		if !contains(supportedAccessModes, m) {
+		if !slices.Contains(supportedAccessModes, m) {
 			errs = append(errs, field.NotSupported(fldPath.Child("accessModes").Index(i), m, supportedAccessModes))
 		}
 	}
-	if contains(s.AccessModes, corev1.ReadWriteOncePod) && len(s.AccessModes) > 1 {
+	if slices.Contains(s.AccessModes, corev1.ReadWriteOncePod) && len(s.AccessModes) > 1 {
 		errs = append(errs, field.Forbidden(fldPath.Child("accessModes"), "may not use ReadWriteOncePod with other access modes"))
 	}
 	errs = append(errs, metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("selector"))...)

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
+	"slices"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/pod"
@@ -87,16 +88,16 @@ func Validate(ss *appsv1.StatefulSet) field.ErrorList {
 	switch {
 	case s.PodManagementPolicy == "":
 		errs = append(errs, field.Required(specPath.Child("podManagementPolicy"), ""))
-	case !contains(supportedPodManagement, s.PodManagementPolicy):
+	case !slices.Contains(supportedPodManagement, s.PodManagementPolicy):
 		errs = append(errs, field.NotSupported(specPath.Child("podManagementPolicy"), s.PodManagementPolicy, supportedPodManagement))
 	}
 	errs = append(errs, validateUpdateStrategy(&s.UpdateStrategy, specPath.Child("updateStrategy"))...)
 	if rp := s.PersistentVolumeClaimRetentionPolicy; rp != nil {
 		pp := specPath.Child("persistentVolumeClaimRetentionPolicy")
-		if !contains(supportedRetention, rp.WhenDeleted) {
+		if !slices.Contains(supportedRetention, rp.WhenDeleted) {
 			errs = append(errs, field.NotSupported(pp.Child("whenDeleted"), rp.WhenDeleted, supportedRetention))
 		}
-		if !contains(supportedRetention, rp.WhenScaled) {
+		if !slices.Contains(supportedRetention, rp.WhenScaled) {
 			errs = append(errs, field.NotSupported(pp.Child("whenScaled"), rp.WhenScaled, supportedRetention))
 		}
 	}
@@ -254,13 +255,4 @@ func ValidateStatusUpdate(ss, old *appsv1.StatefulSet) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("availableReplicas"), st.AvailableReplicas, "cannot be greater than status.readyReplicas"))
 	}
 	return append(errs, rollout.ValidateCollisionCount(st.CollisionCount, old.Status.CollisionCount, p.Child("collisionCount"))...)
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
