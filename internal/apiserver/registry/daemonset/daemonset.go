@@ -52,10 +52,7 @@ func Validate(ds *appsv1.DaemonSet) field.ErrorList {
 	errs := pod.ValidateTemplateSelector(s.Selector, &s.Template, "daemonset", specPath)
 	errs = append(errs, pod.ValidatePodTemplateSpec(&s.Template, specPath.Child("template"))...)
 	errs = append(errs, pod.ValidateLongRunningTemplate(&s.Template, "DaemonSet", specPath.Child("template"))...)
-	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.MinReadySeconds), specPath.Child("minReadySeconds"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, rollout.ValidateMinReadyAndHistory(s.MinReadySeconds, s.RevisionHistoryLimit, specPath)...)
 	up := specPath.Child("updateStrategy")
 	switch u := s.UpdateStrategy; u.Type {
 	case appsv1.OnDeleteDaemonSetStrategyType:

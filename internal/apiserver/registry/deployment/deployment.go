@@ -63,10 +63,7 @@ func Validate(d *appsv1.Deployment) field.ErrorList {
 	errs = append(errs, pod.ValidatePodTemplateSpec(&s.Template, specPath.Child("template"))...)
 	errs = append(errs, pod.ValidateLongRunningTemplate(&s.Template, "ReplicaSet", specPath.Child("template"))...)
 	errs = append(errs, validateStrategy(&s.Strategy, specPath.Child("strategy"))...)
-	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.MinReadySeconds), specPath.Child("minReadySeconds"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, rollout.ValidateMinReadyAndHistory(s.MinReadySeconds, s.RevisionHistoryLimit, specPath)...)
 	if p := s.ProgressDeadlineSeconds; p != nil {
 		pp := specPath.Child("progressDeadlineSeconds")
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*p), pp)...)

@@ -70,9 +70,7 @@ func Validate(pv *corev1.PersistentVolume) field.ErrorList {
 	if p := pv.Spec.PersistentVolumeReclaimPolicy; p != "" && !slices.Contains(supportedReclaimPolicies, p) {
 		errs = append(errs, field.NotSupported(specPath.Child("persistentVolumeReclaimPolicy"), p, supportedReclaimPolicies))
 	}
-	if m := pv.Spec.VolumeMode; m != nil && !slices.Contains(supportedVolumeModes, *m) {
-		errs = append(errs, field.NotSupported(specPath.Child("volumeMode"), *m, supportedVolumeModes))
-	}
+	errs = append(errs, ValidateVolumeMode(pv.Spec.VolumeMode, specPath.Child("volumeMode"))...)
 	if sc := pv.Spec.StorageClassName; sc != "" {
 		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(sc, false) {
 			errs = append(errs, field.Invalid(specPath.Child("storageClassName"), sc, msg))
@@ -97,6 +95,15 @@ func ValidateAccessModes(modes []corev1.PersistentVolumeAccessMode, fldPath *fie
 		errs = append(errs, field.Forbidden(fldPath, "may not use ReadWriteOncePod with other access modes"))
 	}
 	return errs
+}
+
+// ValidateVolumeMode checks a set volume mode is one of the two kinds; volumes and claims share it
+// because binding matches them by mode.
+func ValidateVolumeMode(m *corev1.PersistentVolumeMode, fldPath *field.Path) field.ErrorList {
+	if m != nil && !slices.Contains(supportedVolumeModes, *m) {
+		return field.ErrorList{field.NotSupported(fldPath, *m, supportedVolumeModes)}
+	}
+	return nil
 }
 
 // validateSource requires exactly one volume source, found by walking the source struct's pointer

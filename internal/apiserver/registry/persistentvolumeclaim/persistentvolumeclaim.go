@@ -11,12 +11,10 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolume"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/pod"
 )
 
-var (
-	supportedVolumeModes = []corev1.PersistentVolumeMode{corev1.PersistentVolumeBlock, corev1.PersistentVolumeFilesystem}
-	supportedPhases      = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
-)
+var supportedPhases = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
 
 // Strategy returns the PersistentVolumeClaim strategy.
 func Strategy() registry.Strategy {
@@ -30,10 +28,7 @@ func Strategy() registry.Strategy {
 
 // Default sets volumeMode Filesystem and phase Pending, as upstream.
 func Default(pvc *corev1.PersistentVolumeClaim) {
-	if pvc.Spec.VolumeMode == nil {
-		m := corev1.PersistentVolumeFilesystem
-		pvc.Spec.VolumeMode = &m
-	}
+	pod.DefaultPersistentVolumeClaimSpec(&pvc.Spec)
 	if pvc.Status.Phase == "" {
 		pvc.Status.Phase = corev1.ClaimPending
 	}
@@ -67,9 +62,7 @@ func Validate(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
 			errs = append(errs, field.Invalid(specPath.Child("volumeAttributesClassName"), *vac, msg))
 		}
 	}
-	if m := pvc.Spec.VolumeMode; m != nil && !slices.Contains(supportedVolumeModes, *m) {
-		errs = append(errs, field.NotSupported(specPath.Child("volumeMode"), *m, supportedVolumeModes))
-	}
+	errs = append(errs, persistentvolume.ValidateVolumeMode(pvc.Spec.VolumeMode, specPath.Child("volumeMode"))...)
 	if ds := pvc.Spec.DataSource; ds != nil {
 		if ds.Kind == "" {
 			errs = append(errs, field.Required(specPath.Child("dataSource", "kind"), ""))

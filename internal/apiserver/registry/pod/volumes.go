@@ -9,6 +9,8 @@ import (
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolume"
 )
 
 // validateVolumes returns the volumes by name so that mounts can be resolved against them.
@@ -263,9 +265,7 @@ func ValidatePersistentVolumeClaimSpec(s *corev1.PersistentVolumeClaimSpec, fldP
 	case ok && q.Sign() <= 0:
 		errs = append(errs, field.Invalid(storage, q.String(), "must be greater than zero"))
 	}
-	if s.VolumeMode != nil && *s.VolumeMode != corev1.PersistentVolumeFilesystem && *s.VolumeMode != corev1.PersistentVolumeBlock {
-		errs = append(errs, field.NotSupported(fldPath.Child("volumeMode"), *s.VolumeMode, []corev1.PersistentVolumeMode{corev1.PersistentVolumeBlock, corev1.PersistentVolumeFilesystem}))
-	}
+	errs = append(errs, persistentvolume.ValidateVolumeMode(s.VolumeMode, fldPath.Child("volumeMode"))...)
 	if s.StorageClassName != nil && *s.StorageClassName != "" {
 		errs = append(errs, nameErrs(fldPath.Child("storageClassName"), *s.StorageClassName, apivalidation.NameIsDNSSubdomain)...)
 	}

@@ -107,10 +107,7 @@ func Validate(ss *appsv1.StatefulSet) field.ErrorList {
 	if s.Ordinals != nil {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Ordinals.Start), specPath.Child("ordinals", "start"))...)
 	}
-	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.MinReadySeconds), specPath.Child("minReadySeconds"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, rollout.ValidateMinReadyAndHistory(s.MinReadySeconds, s.RevisionHistoryLimit, specPath)...)
 	if s.ServiceName != "" {
 		// The governing service names the pods' DNS records, so it must be a valid service name.
 		for _, msg := range apivalidation.NameIsDNS1035Label(s.ServiceName, false) {
