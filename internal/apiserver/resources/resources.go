@@ -4,7 +4,6 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -208,12 +207,6 @@ func wire(r *registry.Resource, opts Options) {
 	case schema.GroupResource{Resource: "namespaces"}:
 		r.NameValidation = apivalidation.NameIsDNSLabel
 		r.Verbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
-		r.Strategy.PrepareForDelete = func(obj runtime.Object) {
-			obj.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating
-		}
-		r.Strategy.Held = func(obj runtime.Object) bool { return len(obj.(*corev1.Namespace).Spec.Finalizers) > 0 }
-	case schema.GroupResource{Resource: "pods"}:
-		r.Strategy.GracePeriod = podGracePeriod
 	case schema.GroupResource{Resource: "services"}:
 		r.NameValidation = apivalidation.NameIsDNS1035Label
 		r.Verbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
@@ -250,22 +243,6 @@ func wire(r *registry.Resource, opts Options) {
 
 func pathSegmentName(name string, prefix bool) []string {
 	return path.IsValidPathSegmentName(name)
-}
-
-// podGracePeriod is upstream's rule: the request's period, else the pod's
-// terminationGracePeriodSeconds; a pod that never reached a node, or has finished, goes at once.
-func podGracePeriod(obj runtime.Object, requested *int64) int64 {
-	pod := obj.(*corev1.Pod)
-	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		return 0
-	}
-	if requested != nil {
-		return *requested
-	}
-	if pod.Spec.TerminationGracePeriodSeconds != nil {
-		return *pod.Spec.TerminationGracePeriodSeconds
-	}
-	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
 func replicasScale(get func(runtime.Object) (*int32, *metav1.LabelSelector, int32), set func(runtime.Object, int32)) *registry.ScaleAccess {

@@ -1,12 +1,9 @@
 package configmap
 
 import (
-	"context"
-	"fmt"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -19,27 +16,10 @@ const MaxSize = 1 * 1024 * 1024
 
 // Strategy returns the ConfigMap strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			cm, ok := obj.(*corev1.ConfigMap)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(cm)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			cm, ok1 := obj.(*corev1.ConfigMap)
-			oldCM, ok2 := old.(*corev1.ConfigMap)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(cm, oldCM)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.ConfigMap, got %T", obj))}
+	return registry.Typed[*corev1.ConfigMap]{
+		Validate:       Validate,
+		ValidateUpdate: ValidateUpdate,
+	}.Strategy()
 }
 
 // Validate checks key names, that no key is in both data and binaryData, and the total size.

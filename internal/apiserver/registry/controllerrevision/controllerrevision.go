@@ -1,11 +1,8 @@
 package controllerrevision
 
 import (
-	"context"
-
 	appsv1 "k8s.io/api/apps/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -14,14 +11,10 @@ import (
 // Strategy returns the registry strategy of apps/v1 controllerrevisions. There are no defaults, no
 // status and only metadata is selectable.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*appsv1.ControllerRevision))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*appsv1.ControllerRevision), old.(*appsv1.ControllerRevision))
-		},
-	}
+	return registry.Typed[*appsv1.ControllerRevision]{
+		Validate:       Validate,
+		ValidateUpdate: ValidateUpdate,
+	}.Strategy()
 }
 
 // Validate checks a new revision.

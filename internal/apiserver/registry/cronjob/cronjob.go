@@ -1,9 +1,9 @@
 package cronjob
 
 import (
-	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	// The binary must know every IANA zone even on hosts without /usr/share/zoneinfo.
@@ -12,7 +12,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
@@ -28,16 +27,12 @@ const MaxNameLength = 52
 
 // Strategy returns the registry strategy of batch/v1 cronjobs. Only metadata is selectable.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) { Default(obj.(*batchv1.CronJob)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*batchv1.CronJob))
-		},
-		ValidateUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			return Validate(obj.(*batchv1.CronJob))
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList { return nil },
-	}
+	return registry.Typed[*batchv1.CronJob]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       registry.IgnoringOld(Validate),
+		ValidateStatusUpdate: func(_, _ *batchv1.CronJob) field.ErrorList { return nil },
+	}.Strategy()
 }
 
 // Default applies the batch/v1 defaults; set values are kept. The job template gets the pod template
@@ -76,7 +71,7 @@ func Validate(cj *batchv1.CronJob) field.ErrorList {
 	switch {
 	case s.ConcurrencyPolicy == "":
 		errs = append(errs, field.Required(specPath.Child("concurrencyPolicy"), ""))
-	case !contains(supportedConcurrency, s.ConcurrencyPolicy):
+	case !slices.Contains(supportedConcurrency, s.ConcurrencyPolicy):
 		errs = append(errs, field.NotSupported(specPath.Child("concurrencyPolicy"), s.ConcurrencyPolicy, supportedConcurrency))
 	}
 	if s.StartingDeadlineSeconds != nil {
@@ -145,13 +140,4 @@ func ValidateTimeZone(tz string, fldPath *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(fldPath, tz, err.Error())}
 	}
 	return nil
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

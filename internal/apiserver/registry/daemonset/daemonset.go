@@ -1,11 +1,8 @@
 package daemonset
 
 import (
-	"context"
-
 	appsv1 "k8s.io/api/apps/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
@@ -17,18 +14,12 @@ import (
 
 // Strategy returns the registry strategy of apps/v1 daemonsets. Only metadata is selectable.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) { Default(obj.(*appsv1.DaemonSet)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*appsv1.DaemonSet))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*appsv1.DaemonSet), old.(*appsv1.DaemonSet))
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateStatusUpdate(obj.(*appsv1.DaemonSet), old.(*appsv1.DaemonSet))
-		},
-	}
+	return registry.Typed[*appsv1.DaemonSet]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: ValidateStatusUpdate,
+	}.Strategy()
 }
 
 // Default applies the apps/v1 defaults; set values are kept.
@@ -61,10 +52,7 @@ func Validate(ds *appsv1.DaemonSet) field.ErrorList {
 	errs := pod.ValidateTemplateSelector(s.Selector, &s.Template, "daemonset", specPath)
 	errs = append(errs, pod.ValidatePodTemplateSpec(&s.Template, specPath.Child("template"))...)
 	errs = append(errs, pod.ValidateLongRunningTemplate(&s.Template, "DaemonSet", specPath.Child("template"))...)
-	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.MinReadySeconds), specPath.Child("minReadySeconds"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, rollout.ValidateMinReadyAndHistory(s.MinReadySeconds, s.RevisionHistoryLimit, specPath)...)
 	up := specPath.Child("updateStrategy")
 	switch u := s.UpdateStrategy; u.Type {
 	case appsv1.OnDeleteDaemonSetStrategyType:

@@ -1,11 +1,8 @@
 package deployment
 
 import (
-	"context"
-
 	appsv1 "k8s.io/api/apps/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
@@ -17,18 +14,12 @@ import (
 
 // Strategy returns the registry strategy of apps/v1 deployments. Only metadata is selectable.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) { Default(obj.(*appsv1.Deployment)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*appsv1.Deployment))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*appsv1.Deployment), old.(*appsv1.Deployment))
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateStatusUpdate(obj.(*appsv1.Deployment), old.(*appsv1.Deployment))
-		},
-	}
+	return registry.Typed[*appsv1.Deployment]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: ValidateStatusUpdate,
+	}.Strategy()
 }
 
 // Default applies the apps/v1 defaults; set values are kept.
@@ -72,10 +63,7 @@ func Validate(d *appsv1.Deployment) field.ErrorList {
 	errs = append(errs, pod.ValidatePodTemplateSpec(&s.Template, specPath.Child("template"))...)
 	errs = append(errs, pod.ValidateLongRunningTemplate(&s.Template, "ReplicaSet", specPath.Child("template"))...)
 	errs = append(errs, validateStrategy(&s.Strategy, specPath.Child("strategy"))...)
-	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.MinReadySeconds), specPath.Child("minReadySeconds"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, rollout.ValidateMinReadyAndHistory(s.MinReadySeconds, s.RevisionHistoryLimit, specPath)...)
 	if p := s.ProgressDeadlineSeconds; p != nil {
 		pp := specPath.Child("progressDeadlineSeconds")
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*p), pp)...)

@@ -1,14 +1,11 @@
 package endpoints
 
 import (
-	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -19,22 +16,11 @@ var supportedProtocols = []corev1.Protocol{corev1.ProtocolTCP, corev1.ProtocolUD
 
 // Strategy returns the Endpoints strategy.
 func Strategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		ep, ok := obj.(*corev1.Endpoints)
-		if !ok {
-			return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Endpoints, got %T", obj))}
-		}
-		return Validate(ep)
-	}
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if ep, ok := obj.(*corev1.Endpoints); ok {
-				Default(ep)
-			}
-		},
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-	}
+	return registry.Typed[*corev1.Endpoints]{
+		Default:        Default,
+		Validate:       Validate,
+		ValidateUpdate: registry.IgnoringOld(Validate),
+	}.Strategy()
 }
 
 // Default sets the port protocol to TCP, as upstream.

@@ -1,8 +1,6 @@
 package endpointslice
 
 import (
-	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 
@@ -11,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -33,33 +30,17 @@ var (
 
 // Strategy returns the EndpointSlice strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if s, ok := obj.(*discoveryv1.EndpointSlice); ok {
-				Default(s)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			s, ok := obj.(*discoveryv1.EndpointSlice)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(s)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			s, ok1 := obj.(*discoveryv1.EndpointSlice)
-			oldS, ok2 := old.(*discoveryv1.EndpointSlice)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			errs := Validate(s)
-			return append(errs, apimachineryvalidation.ValidateImmutableField(s.AddressType, oldS.AddressType, field.NewPath("addressType"))...)
-		},
-	}
+	return registry.Typed[*discoveryv1.EndpointSlice]{
+		Default:        Default,
+		Validate:       Validate,
+		ValidateUpdate: ValidateUpdate,
+	}.Strategy()
 }
 
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.EndpointSlice, got %T", obj))}
+// ValidateUpdate adds the immutability of addressType, as upstream.
+func ValidateUpdate(s, old *discoveryv1.EndpointSlice) field.ErrorList {
+	errs := Validate(s)
+	return append(errs, apimachineryvalidation.ValidateImmutableField(s.AddressType, old.AddressType, field.NewPath("addressType"))...)
 }
 
 // Default gives ports an empty name and the TCP protocol, as upstream.

@@ -39,69 +39,37 @@ var (
 // Strategy returns the core/v1 Event strategy. Core clients keep upstream's lenient rules: only
 // events that set eventTime (written by the new recorder) must carry the reporting fields.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			ev, err := asCore(obj)
-			if err != nil {
-				return field.ErrorList{field.InternalError(nil, err)}
-			}
-			return validateLegacy(ev, coreNames)
-		},
-		ValidateUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			ev, err := asCore(obj)
-			if err != nil {
-				return field.ErrorList{field.InternalError(nil, err)}
-			}
-			return validateLegacy(ev, coreNames)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			ev, err := asCore(obj)
-			if err != nil {
-				return nil
-			}
-			return CoreSelectableFields(ev)
-		},
-	}
+	validate := func(ev *corev1.Event) field.ErrorList { return validateLegacy(ev, coreNames) }
+	return eitherVersion(validate, registry.IgnoringOld(validate), CoreSelectableFields)
 }
 
 // EventsV1Strategy returns the events.k8s.io/v1 Event strategy: strict validation on create and
 // immutability of everything but series (and metadata) on update. Its hooks accept the served
 // *eventsv1.Event or the stored *corev1.Event alike.
 func EventsV1Strategy() registry.Strategy {
+	return eitherVersion(ValidateEventsV1Create, ValidateEventsV1Update, EventsV1SelectableFields)
+}
+
+// eitherVersion builds a strategy from hooks written for the stored *corev1.Event whose hooks take a
+// served *eventsv1.Event too, converted first: both versions share one storage, so an update may
+// pair an object of one version with a stored object of the other.
+func eitherVersion(validate func(ev *corev1.Event) field.ErrorList, validateUpdate func(ev, old *corev1.Event) field.ErrorList,
+	selectable func(ev *corev1.Event) fields.Set) registry.Strategy {
+	s := registry.Typed[*corev1.Event]{Validate: validate, ValidateUpdate: validateUpdate, SelectableFields: selectable}.Strategy()
 	return registry.Strategy{
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			ev, err := asCore(obj)
-			if err != nil {
-				return field.ErrorList{field.InternalError(nil, err)}
-			}
-			return ValidateEventsV1Create(ev)
+		Validate: func(ctx context.Context, obj runtime.Object) field.ErrorList { return s.Validate(ctx, asCore(obj)) },
+		ValidateUpdate: func(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+			return s.ValidateUpdate(ctx, asCore(obj), asCore(old))
 		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			ev, err1 := asCore(obj)
-			oldEv, err2 := asCore(old)
-			if err1 != nil || err2 != nil {
-				return field.ErrorList{field.InternalError(nil, fmt.Errorf("unexpected types %T, %T", obj, old))}
-			}
-			return ValidateEventsV1Update(ev, oldEv)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			ev, err := asCore(obj)
-			if err != nil {
-				return nil
-			}
-			return EventsV1SelectableFields(ev)
-		},
+		SelectableFields: func(obj runtime.Object) fields.Set { return s.SelectableFields(asCore(obj)) },
 	}
 }
 
-func asCore(obj runtime.Object) (*corev1.Event, error) {
-	switch e := obj.(type) {
-	case *corev1.Event:
-		return e, nil
-	case *eventsv1.Event:
-		return ToCore(e), nil
+func asCore(obj runtime.Object) runtime.Object {
+	if e, ok := obj.(*eventsv1.Event); ok {
+		return ToCore(e)
 	}
-	return nil, fmt.Errorf("expected an Event, got %T", obj)
+	return obj
 }
 
 // CoreSelectableFields is upstream's field set for core/v1 events; "source" falls back to the

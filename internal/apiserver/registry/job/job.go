@@ -1,9 +1,9 @@
 package job
 
 import (
-	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -12,7 +12,6 @@ import (
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -35,22 +34,18 @@ const maxParallelismForIndexedJob = 100000
 
 // Strategy returns the registry strategy of batch/v1 jobs.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default:          func(obj runtime.Object) { Default(obj.(*batchv1.Job)) },
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) { PrepareForCreate(obj.(*batchv1.Job)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*batchv1.Job))
+	return registry.Typed[*batchv1.Job]{
+		Default:          Default,
+		PrepareForCreate: PrepareForCreate,
+		Validate:         Validate,
+		ValidateUpdate:   ValidateUpdate,
+		ValidateStatusUpdate: func(j, _ *batchv1.Job) field.ErrorList {
+			return ValidateStatus(&j.Status)
 		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*batchv1.Job), old.(*batchv1.Job))
+		SelectableFields: func(j *batchv1.Job) fields.Set {
+			return fields.Set{"status.successful": strconv.Itoa(int(j.Status.Succeeded))}
 		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			return ValidateStatus(&obj.(*batchv1.Job).Status)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			return fields.Set{"status.successful": strconv.Itoa(int(obj.(*batchv1.Job).Status.Succeeded))}
-		},
-	}
+	}.Strategy()
 }
 
 // Default applies the batch/v1 defaults; set values are kept.
@@ -253,7 +248,7 @@ func ValidateJobSpec(s *batchv1.JobSpec, fldPath *field.Path, requireSelector bo
 		// Both count individual pod failures, which a kubelet restarting containers in place hides.
 		allowed = []corev1.RestartPolicy{corev1.RestartPolicyNever}
 	}
-	if !contains(allowed, s.Template.Spec.RestartPolicy) {
+	if !slices.Contains(allowed, s.Template.Spec.RestartPolicy) {
 		errs = append(errs, field.NotSupported(rpPath, s.Template.Spec.RestartPolicy, allowed))
 	}
 	return errs
@@ -274,7 +269,7 @@ func validatePodFailurePolicy(s *batchv1.JobSpec, fldPath *field.Path) field.Err
 	for i, r := range rules {
 		p := fldPath.Child("rules").Index(i)
 		switch {
-		case !contains(supportedActions, r.Action):
+		case !slices.Contains(supportedActions, r.Action):
 			errs = append(errs, field.NotSupported(p.Child("action"), r.Action, supportedActions))
 		case r.Action == batchv1.PodFailurePolicyActionFailIndex && s.BackoffLimitPerIndex == nil:
 			errs = append(errs, field.Forbidden(p.Child("action"), "requires the backoffLimitPerIndex to be set"))
@@ -288,7 +283,7 @@ func validatePodFailurePolicy(s *batchv1.JobSpec, fldPath *field.Path) field.Err
 		if ec := r.OnExitCodes; ec != nil {
 			ep := p.Child("onExitCodes")
 			ops := []batchv1.PodFailurePolicyOnExitCodesOperator{batchv1.PodFailurePolicyOnExitCodesOpIn, batchv1.PodFailurePolicyOnExitCodesOpNotIn}
-			if !contains(ops, ec.Operator) {
+			if !slices.Contains(ops, ec.Operator) {
 				errs = append(errs, field.NotSupported(ep.Child("operator"), ec.Operator, ops))
 			}
 			if len(ec.Values) == 0 {
@@ -309,7 +304,7 @@ func validatePodFailurePolicy(s *batchv1.JobSpec, fldPath *field.Path) field.Err
 				errs = append(errs, field.Required(cp.Child("type"), ""))
 			}
 			valid := []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown}
-			if !contains(valid, c.Status) {
+			if !slices.Contains(valid, c.Status) {
 				errs = append(errs, field.NotSupported(cp.Child("status"), c.Status, valid))
 			}
 		}
@@ -393,13 +388,4 @@ func ValidateStatus(st *batchv1.JobStatus) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -1,12 +1,8 @@
 package lease
 
 import (
-	"context"
-	"fmt"
-
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -14,17 +10,10 @@ import (
 
 // Strategy returns the Lease strategy.
 func Strategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		l, ok := obj.(*coordinationv1.Lease)
-		if !ok {
-			return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Lease, got %T", obj))}
-		}
-		return Validate(l)
-	}
-	return registry.Strategy{
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-	}
+	return registry.Typed[*coordinationv1.Lease]{
+		Validate:       Validate,
+		ValidateUpdate: registry.IgnoringOld(Validate),
+	}.Strategy()
 }
 
 // Validate checks a Lease's spec.

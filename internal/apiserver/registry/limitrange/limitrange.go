@@ -1,7 +1,6 @@
 package limitrange
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/api/validate/content"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -20,22 +18,11 @@ var supportedTypes = []corev1.LimitType{corev1.LimitTypePod, corev1.LimitTypeCon
 
 // Strategy returns the LimitRange strategy.
 func Strategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		lr, ok := obj.(*corev1.LimitRange)
-		if !ok {
-			return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.LimitRange, got %T", obj))}
-		}
-		return Validate(lr)
-	}
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if lr, ok := obj.(*corev1.LimitRange); ok {
-				Default(lr)
-			}
-		},
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-	}
+	return registry.Typed[*corev1.LimitRange]{
+		Default:        Default,
+		Validate:       Validate,
+		ValidateUpdate: registry.IgnoringOld(Validate),
+	}.Strategy()
 }
 
 // Default applies the v1 defaults of Container items: the default limit falls back to the max,

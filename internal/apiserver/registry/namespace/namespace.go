@@ -1,14 +1,11 @@
 package namespace
 
 import (
-	"context"
-	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -20,52 +17,23 @@ const NameLabel = "kubernetes.io/metadata.name"
 
 // Strategy returns the Namespace strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if ns, ok := obj.(*corev1.Namespace); ok {
-				Default(ns)
-			}
+	return registry.Typed[*corev1.Namespace]{
+		Default: Default,
+		PrepareForCreate: func(ns *corev1.Namespace) {
+			ns.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
+			ns.Status.Phase = corev1.NamespaceActive
 		},
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
-			if ns, ok := obj.(*corev1.Namespace); ok {
-				ns.Spec.Finalizers = []corev1.FinalizerName{corev1.FinalizerKubernetes}
-				ns.Status.Phase = corev1.NamespaceActive
-			}
+		PrepareForUpdate: func(ns, old *corev1.Namespace) {
+			// spec.finalizers belongs to the finalize subresource; a plain update keeps it.
+			ns.Spec.Finalizers = append([]corev1.FinalizerName(nil), old.Spec.Finalizers...)
 		},
-		PrepareForUpdate: func(_ context.Context, obj, old runtime.Object) {
-			ns, ok1 := obj.(*corev1.Namespace)
-			oldNS, ok2 := old.(*corev1.Namespace)
-			if ok1 && ok2 {
-				// spec.finalizers belongs to the finalize subresource; a plain update keeps it.
-				ns.Spec.Finalizers = append([]corev1.FinalizerName(nil), oldNS.Spec.Finalizers...)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			ns, ok := obj.(*corev1.Namespace)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(ns)
-		},
-		ValidateUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			ns, ok := obj.(*corev1.Namespace)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(ns)
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			ns, ok := obj.(*corev1.Namespace)
-			if !ok {
-				return wrongType(obj)
-			}
-			return ValidateStatus(ns)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Namespace, got %T", obj))}
+		Validate:             Validate,
+		ValidateUpdate:       registry.IgnoringOld(Validate),
+		ValidateStatusUpdate: registry.IgnoringOld(ValidateStatus),
+		PrepareForDelete:     func(ns *corev1.Namespace) { ns.Status.Phase = corev1.NamespaceTerminating },
+		// The namespace controller empties spec.finalizers once the namespace's content is gone.
+		Held: func(ns *corev1.Namespace) bool { return len(ns.Spec.Finalizers) > 0 },
+	}.Strategy()
 }
 
 // Default sets the name label (always, overriding a client's value, as upstream does) and the

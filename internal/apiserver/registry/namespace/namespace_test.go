@@ -67,3 +67,20 @@ func TestValidateStatus(t *testing.T) {
 		})
 	}
 }
+
+func TestDelete(t *testing.T) {
+	st := Strategy()
+	ns := &corev1.Namespace{Spec: corev1.NamespaceSpec{Finalizers: []corev1.FinalizerName{corev1.FinalizerKubernetes}},
+		Status: corev1.NamespaceStatus{Phase: corev1.NamespaceActive}}
+	st.PrepareForDelete(ns)
+	if ns.Status.Phase != corev1.NamespaceTerminating {
+		t.Errorf("phase after PrepareForDelete = %q, want Terminating", ns.Status.Phase)
+	}
+	if !st.Held(ns) {
+		t.Errorf("Held = false with spec.finalizers %v", ns.Spec.Finalizers)
+	}
+	ns.Spec.Finalizers = nil
+	if st.Held(ns) {
+		t.Errorf("Held = true without spec.finalizers")
+	}
+}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -21,46 +19,15 @@ var supportedEffects = []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1
 
 // Strategy returns the Node strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if n, ok := obj.(*corev1.Node); ok {
-				Default(n)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			n, ok := obj.(*corev1.Node)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(n)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			n, ok1 := obj.(*corev1.Node)
-			oldN, ok2 := old.(*corev1.Node)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(n, oldN)
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			n, ok := obj.(*corev1.Node)
-			if !ok {
-				return wrongType(obj)
-			}
-			return validateStatus(n)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			n, ok := obj.(*corev1.Node)
-			if !ok {
-				return nil
-			}
+	return registry.Typed[*corev1.Node]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: registry.IgnoringOld(validateStatus),
+		SelectableFields: func(n *corev1.Node) fields.Set {
 			return fields.Set{"spec.unschedulable": strconv.FormatBool(n.Spec.Unschedulable)}
 		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Node, got %T", obj))}
+	}.Strategy()
 }
 
 // Default makes allocatable equal capacity when a kubelet reports no reservation, as upstream.

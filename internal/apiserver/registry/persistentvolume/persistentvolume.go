@@ -1,8 +1,6 @@
 package persistentvolume
 
 import (
-	"context"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -28,39 +25,12 @@ var (
 
 // Strategy returns the PersistentVolume strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if pv, ok := obj.(*corev1.PersistentVolume); ok {
-				Default(pv)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			pv, ok := obj.(*corev1.PersistentVolume)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(pv)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			pv, ok1 := obj.(*corev1.PersistentVolume)
-			oldPV, ok2 := old.(*corev1.PersistentVolume)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(pv, oldPV)
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			pv, ok := obj.(*corev1.PersistentVolume)
-			if !ok {
-				return wrongType(obj)
-			}
-			return validateStatus(pv)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.PersistentVolume, got %T", obj))}
+	return registry.Typed[*corev1.PersistentVolume]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: registry.IgnoringOld(validateStatus),
+	}.Strategy()
 }
 
 // Default sets reclaimPolicy Retain, volumeMode Filesystem and phase Pending, as upstream.
@@ -100,9 +70,7 @@ func Validate(pv *corev1.PersistentVolume) field.ErrorList {
 	if p := pv.Spec.PersistentVolumeReclaimPolicy; p != "" && !slices.Contains(supportedReclaimPolicies, p) {
 		errs = append(errs, field.NotSupported(specPath.Child("persistentVolumeReclaimPolicy"), p, supportedReclaimPolicies))
 	}
-	if m := pv.Spec.VolumeMode; m != nil && !slices.Contains(supportedVolumeModes, *m) {
-		errs = append(errs, field.NotSupported(specPath.Child("volumeMode"), *m, supportedVolumeModes))
-	}
+	errs = append(errs, ValidateVolumeMode(pv.Spec.VolumeMode, specPath.Child("volumeMode"))...)
 	if sc := pv.Spec.StorageClassName; sc != "" {
 		for _, msg := range apimachineryvalidation.NameIsDNSSubdomain(sc, false) {
 			errs = append(errs, field.Invalid(specPath.Child("storageClassName"), sc, msg))
@@ -127,6 +95,15 @@ func ValidateAccessModes(modes []corev1.PersistentVolumeAccessMode, fldPath *fie
 		errs = append(errs, field.Forbidden(fldPath, "may not use ReadWriteOncePod with other access modes"))
 	}
 	return errs
+}
+
+// ValidateVolumeMode checks a set volume mode is one of the two kinds; volumes and claims share it
+// because binding matches them by mode.
+func ValidateVolumeMode(m *corev1.PersistentVolumeMode, fldPath *field.Path) field.ErrorList {
+	if m != nil && !slices.Contains(supportedVolumeModes, *m) {
+		return field.ErrorList{field.NotSupported(fldPath, *m, supportedVolumeModes)}
+	}
+	return nil
 }
 
 // validateSource requires exactly one volume source, found by walking the source struct's pointer

@@ -1,69 +1,34 @@
 package persistentvolumeclaim
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolume"
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/pod"
 )
 
-var (
-	supportedVolumeModes = []corev1.PersistentVolumeMode{corev1.PersistentVolumeBlock, corev1.PersistentVolumeFilesystem}
-	supportedPhases      = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
-)
+var supportedPhases = []corev1.PersistentVolumeClaimPhase{corev1.ClaimPending, corev1.ClaimBound, corev1.ClaimLost}
 
 // Strategy returns the PersistentVolumeClaim strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if pvc, ok := obj.(*corev1.PersistentVolumeClaim); ok {
-				Default(pvc)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			pvc, ok := obj.(*corev1.PersistentVolumeClaim)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(pvc)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			pvc, ok1 := obj.(*corev1.PersistentVolumeClaim)
-			oldPVC, ok2 := old.(*corev1.PersistentVolumeClaim)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(pvc, oldPVC)
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			pvc, ok := obj.(*corev1.PersistentVolumeClaim)
-			if !ok {
-				return wrongType(obj)
-			}
-			return validateStatus(pvc)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.PersistentVolumeClaim, got %T", obj))}
+	return registry.Typed[*corev1.PersistentVolumeClaim]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: registry.IgnoringOld(validateStatus),
+	}.Strategy()
 }
 
 // Default sets volumeMode Filesystem and phase Pending, as upstream.
 func Default(pvc *corev1.PersistentVolumeClaim) {
-	if pvc.Spec.VolumeMode == nil {
-		m := corev1.PersistentVolumeFilesystem
-		pvc.Spec.VolumeMode = &m
-	}
+	pod.DefaultPersistentVolumeClaimSpec(&pvc.Spec)
 	if pvc.Status.Phase == "" {
 		pvc.Status.Phase = corev1.ClaimPending
 	}
@@ -97,9 +62,7 @@ func Validate(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
 			errs = append(errs, field.Invalid(specPath.Child("volumeAttributesClassName"), *vac, msg))
 		}
 	}
-	if m := pvc.Spec.VolumeMode; m != nil && !slices.Contains(supportedVolumeModes, *m) {
-		errs = append(errs, field.NotSupported(specPath.Child("volumeMode"), *m, supportedVolumeModes))
-	}
+	errs = append(errs, persistentvolume.ValidateVolumeMode(pvc.Spec.VolumeMode, specPath.Child("volumeMode"))...)
 	if ds := pvc.Spec.DataSource; ds != nil {
 		if ds.Kind == "" {
 			errs = append(errs, field.Required(specPath.Child("dataSource", "kind"), ""))

@@ -3,6 +3,7 @@ package pod
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,13 +39,13 @@ func validateContainers(cs []corev1.Container, init bool, s *corev1.PodSpec, vol
 		switch {
 		case c.ImagePullPolicy == "":
 			errs = append(errs, field.Required(p.Child("imagePullPolicy"), ""))
-		case !contains(supportedPullPolicies, c.ImagePullPolicy):
+		case !slices.Contains(supportedPullPolicies, c.ImagePullPolicy):
 			errs = append(errs, field.NotSupported(p.Child("imagePullPolicy"), c.ImagePullPolicy, supportedPullPolicies))
 		}
 		switch {
 		case c.TerminationMessagePolicy == "":
 			errs = append(errs, field.Required(p.Child("terminationMessagePolicy"), ""))
-		case !contains(supportedTermMsgPolicies, c.TerminationMessagePolicy):
+		case !slices.Contains(supportedTermMsgPolicies, c.TerminationMessagePolicy):
 			errs = append(errs, field.NotSupported(p.Child("terminationMessagePolicy"), c.TerminationMessagePolicy, supportedTermMsgPolicies))
 		}
 		errs = append(errs, validateContainerRestartPolicy(c, init, p)...)
@@ -98,7 +99,7 @@ func validateContainerRestartPolicy(c *corev1.Container, init bool, p *field.Pat
 		return nil
 	}
 	valid := []corev1.ContainerRestartPolicy{corev1.ContainerRestartPolicyAlways, corev1.ContainerRestartPolicyOnFailure, corev1.ContainerRestartPolicyNever}
-	if !contains(valid, rp) {
+	if !slices.Contains(valid, rp) {
 		return field.ErrorList{field.NotSupported(p.Child("restartPolicy"), rp, valid)}
 	}
 	return nil
@@ -136,7 +137,7 @@ func validatePorts(ports []corev1.ContainerPort, hostNetwork bool, fldPath *fiel
 		switch {
 		case port.Protocol == "":
 			errs = append(errs, field.Required(p.Child("protocol"), ""))
-		case !contains(supportedProtocols, port.Protocol):
+		case !slices.Contains(supportedProtocols, port.Protocol):
 			errs = append(errs, field.NotSupported(p.Child("protocol"), port.Protocol, supportedProtocols))
 		}
 		if port.HostIP != "" && net.ParseIP(port.HostIP) == nil {
@@ -251,7 +252,7 @@ func validateFieldRef(ref *corev1.ObjectFieldSelector, allowed []string, fldPath
 		}
 		return errs
 	}
-	if !contains(allowed, ref.FieldPath) {
+	if !slices.Contains(allowed, ref.FieldPath) {
 		errs = append(errs, field.NotSupported(fp, ref.FieldPath, allowed))
 	}
 	return errs
@@ -267,7 +268,7 @@ func validateResourceFieldRef(ref *corev1.ResourceFieldSelector, needContainer b
 	case ref.Resource == "":
 		errs = append(errs, field.Required(rp, ""))
 	case strings.HasPrefix(ref.Resource, "limits.hugepages-"), strings.HasPrefix(ref.Resource, "requests.hugepages-"):
-	case !contains(resourceFieldNames, ref.Resource):
+	case !slices.Contains(resourceFieldNames, ref.Resource):
 		errs = append(errs, field.NotSupported(rp, ref.Resource, resourceFieldNames))
 	}
 	if ref.Divisor.Sign() < 0 {
@@ -340,7 +341,7 @@ func validateVolumeMounts(c *corev1.Container, volumes map[string]*corev1.Volume
 		}
 		if mp := m.MountPropagation; mp != nil {
 			switch {
-			case !contains(supportedPropagation, *mp):
+			case !slices.Contains(supportedPropagation, *mp):
 				errs = append(errs, field.NotSupported(p.Child("mountPropagation"), *mp, supportedPropagation))
 			case *mp == corev1.MountPropagationBidirectional && !privileged(c):
 				errs = append(errs, field.Forbidden(p.Child("mountPropagation"), "Bidirectional mount propagation is available only to privileged containers"))
@@ -349,7 +350,7 @@ func validateVolumeMounts(c *corev1.Container, volumes map[string]*corev1.Volume
 		if rro := m.RecursiveReadOnly; rro != nil {
 			valid := []corev1.RecursiveReadOnlyMode{corev1.RecursiveReadOnlyDisabled, corev1.RecursiveReadOnlyIfPossible, corev1.RecursiveReadOnlyEnabled}
 			switch {
-			case !contains(valid, *rro):
+			case !slices.Contains(valid, *rro):
 				errs = append(errs, field.NotSupported(p.Child("recursiveReadOnly"), *rro, valid))
 			case *rro != corev1.RecursiveReadOnlyDisabled && !m.ReadOnly:
 				errs = append(errs, field.Forbidden(p.Child("recursiveReadOnly"), "may only be specified when readOnly is true"))
@@ -499,7 +500,7 @@ func validateHandler(exec *corev1.ExecAction, http *corev1.HTTPGetAction, tcp *c
 			errs = append(errs, field.Required(p.Child("path"), ""))
 		}
 		errs = append(errs, validateHandlerPort(http.Port, ports, p.Child("port"))...)
-		if !contains(supportedSchemes, http.Scheme) {
+		if !slices.Contains(supportedSchemes, http.Scheme) {
 			errs = append(errs, field.NotSupported(p.Child("scheme"), http.Scheme, supportedSchemes))
 		}
 		for i, h := range http.HTTPHeaders {

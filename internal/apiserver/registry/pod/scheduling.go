@@ -1,6 +1,7 @@
 package pod
 
 import (
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,7 +48,7 @@ func ValidateTolerations(tolerations []corev1.Toleration, fldPath *field.Path) f
 		default:
 			errs = append(errs, field.NotSupported(p.Child("operator"), t.Operator, supportedTolerationOps))
 		}
-		if t.Effect != "" && !contains(supportedTaintEffects, t.Effect) {
+		if t.Effect != "" && !slices.Contains(supportedTaintEffects, t.Effect) {
 			errs = append(errs, field.NotSupported(p.Child("effect"), t.Effect, supportedTaintEffects))
 		}
 	}
@@ -194,7 +195,7 @@ func validateTopologySpread(cs []corev1.TopologySpreadConstraint, fldPath *field
 		} else {
 			errs = append(errs, metav1validation.ValidateLabelName(c.TopologyKey, p.Child("topologyKey"))...)
 		}
-		if !contains(supportedUnsatisfiable, c.WhenUnsatisfiable) {
+		if !slices.Contains(supportedUnsatisfiable, c.WhenUnsatisfiable) {
 			errs = append(errs, field.NotSupported(p.Child("whenUnsatisfiable"), c.WhenUnsatisfiable, supportedUnsatisfiable))
 		}
 		if c.MinDomains != nil {

@@ -1,31 +1,40 @@
 package pod
 
 import (
-	"context"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 )
 
 // Strategy returns the registry strategy of core/v1 pods.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default:          func(obj runtime.Object) { DefaultPod(obj.(*corev1.Pod)) },
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) { PrepareForCreate(obj.(*corev1.Pod)) },
-		Validate:         func(_ context.Context, obj runtime.Object) field.ErrorList { return ValidatePod(obj.(*corev1.Pod)) },
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidatePodUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidatePodStatusUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set { return SelectableFields(obj.(*corev1.Pod)) },
+	return registry.Typed[*corev1.Pod]{
+		Default:              DefaultPod,
+		PrepareForCreate:     PrepareForCreate,
+		Validate:             ValidatePod,
+		ValidateUpdate:       ValidatePodUpdate,
+		ValidateStatusUpdate: ValidatePodStatusUpdate,
+		SelectableFields:     SelectableFields,
+		GracePeriod:          GracePeriod,
+	}.Strategy()
+}
+
+// GracePeriod is upstream's rule: the request's period, else the pod's terminationGracePeriodSeconds;
+// a pod that never reached a node, or has finished, goes at once since no kubelet has to stop it.
+func GracePeriod(p *corev1.Pod, requested *int64) int64 {
+	if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return 0
 	}
+	if requested != nil {
+		return *requested
+	}
+	if p.Spec.TerminationGracePeriodSeconds != nil {
+		return *p.Spec.TerminationGracePeriodSeconds
+	}
+	return corev1.DefaultTerminationGracePeriodSeconds
 }
 
 // SchedulingGatedReason is the PodScheduled condition reason of a pod held back by scheduling gates.

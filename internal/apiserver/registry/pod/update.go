@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -139,7 +140,7 @@ func ValidatePodStatusUpdate(newPod, oldPod *corev1.Pod) field.ErrorList {
 	statusPath := field.NewPath("status")
 	st := &newPod.Status
 	var errs field.ErrorList
-	if st.Phase != "" && !contains(supportedPhases, st.Phase) {
+	if st.Phase != "" && !slices.Contains(supportedPhases, st.Phase) {
 		errs = append(errs, field.NotSupported(statusPath.Child("phase"), st.Phase, supportedPhases))
 	}
 	if terminal(oldPod.Status.Phase) && st.Phase != oldPod.Status.Phase {
@@ -161,7 +162,7 @@ func ValidatePodStatusUpdate(newPod, oldPod *corev1.Pod) field.ErrorList {
 			errs = append(errs, field.Required(p.Child("type"), "must specify a condition type"))
 		}
 		valid := []corev1.ConditionStatus{corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown}
-		if !contains(valid, c.Status) {
+		if !slices.Contains(valid, c.Status) {
 			errs = append(errs, field.NotSupported(p.Child("status"), c.Status, valid))
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"path"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,7 +78,7 @@ func ValidatePodSpec(s *corev1.PodSpec, fldPath *field.Path) field.ErrorList {
 	switch {
 	case s.RestartPolicy == "":
 		errs = append(errs, field.Required(fldPath.Child("restartPolicy"), ""))
-	case !contains(supportedRestartPolicies, s.RestartPolicy):
+	case !slices.Contains(supportedRestartPolicies, s.RestartPolicy):
 		errs = append(errs, field.NotSupported(fldPath.Child("restartPolicy"), s.RestartPolicy, supportedRestartPolicies))
 	}
 	errs = append(errs, validateDNS(s, fldPath)...)
@@ -147,7 +148,7 @@ func validateDNS(s *corev1.PodSpec, fldPath *field.Path) field.ErrorList {
 	switch {
 	case s.DNSPolicy == "":
 		errs = append(errs, field.Required(fldPath.Child("dnsPolicy"), ""))
-	case !contains(supportedDNSPolicies, s.DNSPolicy):
+	case !slices.Contains(supportedDNSPolicies, s.DNSPolicy):
 		errs = append(errs, field.NotSupported(fldPath.Child("dnsPolicy"), s.DNSPolicy, supportedDNSPolicies))
 	}
 	cfgPath := fldPath.Child("dnsConfig")
@@ -316,15 +317,6 @@ func checkHostPortConflicts(s *corev1.PodSpec, fldPath *field.Path) field.ErrorL
 	check(s.InitContainers, fldPath.Child("initContainers"))
 	check(s.Containers, fldPath.Child("containers"))
 	return errs
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func nameErrs(p *field.Path, name string, fn apivalidation.ValidateNameFunc) field.ErrorList {

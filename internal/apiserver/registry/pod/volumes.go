@@ -2,12 +2,15 @@ package pod
 
 import (
 	"path"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/persistentvolume"
 )
 
 // validateVolumes returns the volumes by name so that mounts can be resolved against them.
@@ -50,7 +53,7 @@ func validateVolumeSource(src *corev1.VolumeSource, p *field.Path) field.ErrorLi
 			errs = append(errs, field.Required(hp.Child("path"), ""))
 		}
 		errs = append(errs, validateNoBacksteps(src.HostPath.Path, hp.Child("path"))...)
-		if t := src.HostPath.Type; t != nil && !contains(supportedHostPathTypes, *t) {
+		if t := src.HostPath.Type; t != nil && !slices.Contains(supportedHostPathTypes, *t) {
 			errs = append(errs, field.NotSupported(hp.Child("type"), *t, supportedHostPathTypes))
 		}
 	case src.EmptyDir != nil:
@@ -107,7 +110,7 @@ func validateVolumeSource(src *corev1.VolumeSource, p *field.Path) field.ErrorLi
 		if src.Image.Reference == "" {
 			errs = append(errs, field.Required(ip.Child("reference"), ""))
 		}
-		if pp := src.Image.PullPolicy; pp != "" && !contains(supportedPullPolicies, pp) {
+		if pp := src.Image.PullPolicy; pp != "" && !slices.Contains(supportedPullPolicies, pp) {
 			errs = append(errs, field.NotSupported(ip.Child("pullPolicy"), pp, supportedPullPolicies))
 		}
 	}
@@ -246,11 +249,11 @@ func ValidatePersistentVolumeClaimSpec(s *corev1.PersistentVolumeClaimSpec, fldP
 		errs = append(errs, field.Required(fldPath.Child("accessModes"), "at least 1 access mode is required"))
 	}
 	for i, m := range s.AccessModes {
-		if !contains(supportedAccessModes, m) {
+		if !slices.Contains(supportedAccessModes, m) {
 			errs = append(errs, field.NotSupported(fldPath.Child("accessModes").Index(i), m, supportedAccessModes))
 		}
 	}
-	if contains(s.AccessModes, corev1.ReadWriteOncePod) && len(s.AccessModes) > 1 {
+	if slices.Contains(s.AccessModes, corev1.ReadWriteOncePod) && len(s.AccessModes) > 1 {
 		errs = append(errs, field.Forbidden(fldPath.Child("accessModes"), "may not use ReadWriteOncePod with other access modes"))
 	}
 	errs = append(errs, metav1validation.ValidateLabelSelector(s.Selector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("selector"))...)
@@ -262,9 +265,7 @@ func ValidatePersistentVolumeClaimSpec(s *corev1.PersistentVolumeClaimSpec, fldP
 	case ok && q.Sign() <= 0:
 		errs = append(errs, field.Invalid(storage, q.String(), "must be greater than zero"))
 	}
-	if s.VolumeMode != nil && *s.VolumeMode != corev1.PersistentVolumeFilesystem && *s.VolumeMode != corev1.PersistentVolumeBlock {
-		errs = append(errs, field.NotSupported(fldPath.Child("volumeMode"), *s.VolumeMode, []corev1.PersistentVolumeMode{corev1.PersistentVolumeBlock, corev1.PersistentVolumeFilesystem}))
-	}
+	errs = append(errs, persistentvolume.ValidateVolumeMode(s.VolumeMode, fldPath.Child("volumeMode"))...)
 	if s.StorageClassName != nil && *s.StorageClassName != "" {
 		errs = append(errs, nameErrs(fldPath.Child("storageClassName"), *s.StorageClassName, apivalidation.NameIsDNSSubdomain)...)
 	}

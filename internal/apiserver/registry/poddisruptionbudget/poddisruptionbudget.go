@@ -1,15 +1,12 @@
 package poddisruptionbudget
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	policyv1 "k8s.io/api/policy/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -21,28 +18,11 @@ var supportedEvictionPolicies = []policyv1.UnhealthyPodEvictionPolicyType{policy
 
 // Strategy returns the PodDisruptionBudget strategy.
 func Strategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		pdb, ok := obj.(*policyv1.PodDisruptionBudget)
-		if !ok {
-			return wrongType(obj)
-		}
-		return Validate(pdb)
-	}
-	return registry.Strategy{
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			pdb, ok := obj.(*policyv1.PodDisruptionBudget)
-			if !ok {
-				return wrongType(obj)
-			}
-			return ValidateStatus(pdb)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.PodDisruptionBudget, got %T", obj))}
+	return registry.Typed[*policyv1.PodDisruptionBudget]{
+		Validate:             Validate,
+		ValidateUpdate:       registry.IgnoringOld(Validate),
+		ValidateStatusUpdate: registry.IgnoringOld(ValidateStatus),
+	}.Strategy()
 }
 
 // Validate checks a PodDisruptionBudget's spec.

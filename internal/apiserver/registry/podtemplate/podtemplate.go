@@ -1,10 +1,7 @@
 package podtemplate
 
 import (
-	"context"
-
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -14,13 +11,12 @@ import (
 // Strategy returns the registry strategy of core/v1 podtemplates. Every field may change on update; no
 // status, and only metadata is selectable.
 func Strategy() registry.Strategy {
-	validate := func(obj runtime.Object) field.ErrorList {
-		pt := obj.(*corev1.PodTemplate)
+	validate := func(pt *corev1.PodTemplate) field.ErrorList {
 		return pod.ValidatePodTemplateSpec(&pt.Template, field.NewPath("template"))
 	}
-	return registry.Strategy{
-		Default:        func(obj runtime.Object) { pod.DefaultPodTemplateSpec(&obj.(*corev1.PodTemplate).Template) },
-		Validate:       func(_ context.Context, obj runtime.Object) field.ErrorList { return validate(obj) },
-		ValidateUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList { return validate(obj) },
-	}
+	return registry.Typed[*corev1.PodTemplate]{
+		Default:        func(pt *corev1.PodTemplate) { pod.DefaultPodTemplateSpec(&pt.Template) },
+		Validate:       validate,
+		ValidateUpdate: registry.IgnoringOld(validate),
+	}.Strategy()
 }

@@ -1,7 +1,6 @@
 package priorityclass
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -36,32 +34,11 @@ var supportedPreemptionPolicies = []corev1.PreemptionPolicy{corev1.PreemptLowerP
 
 // Strategy returns the PriorityClass strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if pc, ok := obj.(*schedulingv1.PriorityClass); ok {
-				Default(pc)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			pc, ok := obj.(*schedulingv1.PriorityClass)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(pc)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			pc, ok1 := obj.(*schedulingv1.PriorityClass)
-			oldPC, ok2 := old.(*schedulingv1.PriorityClass)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(pc, oldPC)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.PriorityClass, got %T", obj))}
+	return registry.Typed[*schedulingv1.PriorityClass]{
+		Default:        Default,
+		Validate:       Validate,
+		ValidateUpdate: ValidateUpdate,
+	}.Strategy()
 }
 
 // Default sets preemptionPolicy PreemptLowerPriority, as upstream.

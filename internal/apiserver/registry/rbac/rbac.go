@@ -1,8 +1,6 @@
 package rbac
 
 import (
-	"context"
-	"fmt"
 	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -17,86 +15,50 @@ import (
 
 // RoleStrategy returns the Role strategy.
 func RoleStrategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		r, ok := obj.(*rbacv1.Role)
-		if !ok {
-			return wrongType("Role", obj)
-		}
-		return ValidateRules(r.Rules, true)
-	}
-	return registry.Strategy{
+	validate := func(r *rbacv1.Role) field.ErrorList { return ValidateRules(r.Rules, true) }
+	return registry.Typed[*rbacv1.Role]{
 		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-	}
+		ValidateUpdate: registry.IgnoringOld(validate),
+	}.Strategy()
 }
 
 // ClusterRoleStrategy returns the ClusterRole strategy.
 func ClusterRoleStrategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		r, ok := obj.(*rbacv1.ClusterRole)
-		if !ok {
-			return wrongType("ClusterRole", obj)
-		}
-		return ValidateClusterRole(r)
-	}
-	return registry.Strategy{
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-	}
+	return registry.Typed[*rbacv1.ClusterRole]{
+		Validate:       ValidateClusterRole,
+		ValidateUpdate: registry.IgnoringOld(ValidateClusterRole),
+	}.Strategy()
 }
 
 // RoleBindingStrategy returns the RoleBinding strategy.
 func RoleBindingStrategy() registry.Strategy {
-	return bindingStrategy(true)
+	return bindingStrategy(func(b *rbacv1.RoleBinding) (*rbacv1.RoleRef, []rbacv1.Subject) { return &b.RoleRef, b.Subjects }, true)
 }
 
 // ClusterRoleBindingStrategy returns the ClusterRoleBinding strategy.
 func ClusterRoleBindingStrategy() registry.Strategy {
-	return bindingStrategy(false)
+	return bindingStrategy(func(b *rbacv1.ClusterRoleBinding) (*rbacv1.RoleRef, []rbacv1.Subject) { return &b.RoleRef, b.Subjects }, false)
 }
 
-func bindingStrategy(namespaced bool) registry.Strategy {
-	kind := "ClusterRoleBinding"
-	if namespaced {
-		kind = "RoleBinding"
-	}
-	parts := func(obj runtime.Object) (*rbacv1.RoleRef, []rbacv1.Subject, bool) {
-		switch b := obj.(type) {
-		case *rbacv1.RoleBinding:
-			return &b.RoleRef, b.Subjects, namespaced
-		case *rbacv1.ClusterRoleBinding:
-			return &b.RoleRef, b.Subjects, !namespaced
-		}
-		return nil, nil, false
-	}
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		ref, subjects, ok := parts(obj)
-		if !ok {
-			return wrongType(kind, obj)
-		}
+// bindingStrategy serves both binding kinds, which differ only in their Go type and scope; parts
+// reaches the role reference and subjects they share.
+func bindingStrategy[T runtime.Object](parts func(T) (*rbacv1.RoleRef, []rbacv1.Subject), namespaced bool) registry.Strategy {
+	validate := func(b T) field.ErrorList {
+		ref, subjects := parts(b)
 		return ValidateBinding(*ref, subjects, namespaced)
 	}
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if ref, subjects, ok := parts(obj); ok {
-				DefaultBinding(ref, subjects)
-			}
-		},
+	return registry.Typed[T]{
+		Default:  func(b T) { DefaultBinding(parts(b)) },
 		Validate: validate,
-		ValidateUpdate: func(ctx context.Context, obj, old runtime.Object) field.ErrorList {
-			errs := validate(ctx, obj)
-			ref, _, ok1 := parts(obj)
-			oldRef, _, ok2 := parts(old)
-			if ok1 && ok2 && *ref != *oldRef {
+		ValidateUpdate: func(b, old T) field.ErrorList {
+			errs := validate(b)
+			ref, _ := parts(b)
+			if oldRef, _ := parts(old); *ref != *oldRef {
 				errs = append(errs, field.Invalid(field.NewPath("roleRef"), *ref, "cannot change roleRef"))
 			}
 			return errs
 		},
-	}
-}
-
-func wrongType(kind string, obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.%s, got %T", kind, obj))}
+	}.Strategy()
 }
 
 // DefaultBinding fills the API groups clients usually leave out: the role reference and User and

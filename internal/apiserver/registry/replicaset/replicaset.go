@@ -1,13 +1,11 @@
 package replicaset
 
 import (
-	"context"
 	"strconv"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
@@ -17,21 +15,17 @@ import (
 
 // Strategy returns the registry strategy of apps/v1 replicasets.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) { Default(obj.(*appsv1.ReplicaSet)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*appsv1.ReplicaSet))
+	return registry.Typed[*appsv1.ReplicaSet]{
+		Default:        Default,
+		Validate:       Validate,
+		ValidateUpdate: ValidateUpdate,
+		ValidateStatusUpdate: func(rs, _ *appsv1.ReplicaSet) field.ErrorList {
+			return ValidateStatus(&rs.Status)
 		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*appsv1.ReplicaSet), old.(*appsv1.ReplicaSet))
+		SelectableFields: func(rs *appsv1.ReplicaSet) fields.Set {
+			return fields.Set{"status.replicas": strconv.Itoa(int(rs.Status.Replicas))}
 		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			return ValidateStatus(&obj.(*appsv1.ReplicaSet).Status)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			return fields.Set{"status.replicas": strconv.Itoa(int(obj.(*appsv1.ReplicaSet).Status.Replicas))}
-		},
-	}
+	}.Strategy()
 }
 
 // Default applies the apps/v1 defaults; set values are kept.

@@ -1,14 +1,11 @@
 package resourcequota
 
 import (
-	"context"
-	"fmt"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -36,29 +33,16 @@ var (
 
 // Strategy returns the ResourceQuota strategy.
 func Strategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		q, ok := obj.(*corev1.ResourceQuota)
-		if !ok {
-			return wrongType(obj)
-		}
-		return Validate(q)
-	}
-	return registry.Strategy{
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			q, ok := obj.(*corev1.ResourceQuota)
-			if !ok {
-				return wrongType(obj)
-			}
-			errs := validateResourceList(q.Status.Hard, field.NewPath("status", "hard"))
-			return append(errs, validateResourceList(q.Status.Used, field.NewPath("status", "used"))...)
-		},
-	}
+	return registry.Typed[*corev1.ResourceQuota]{
+		Validate:             Validate,
+		ValidateUpdate:       registry.IgnoringOld(Validate),
+		ValidateStatusUpdate: registry.IgnoringOld(validateStatus),
+	}.Strategy()
 }
 
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.ResourceQuota, got %T", obj))}
+func validateStatus(q *corev1.ResourceQuota) field.ErrorList {
+	errs := validateResourceList(q.Status.Hard, field.NewPath("status", "hard"))
+	return append(errs, validateResourceList(q.Status.Used, field.NewPath("status", "used"))...)
 }
 
 // Validate checks the hard limits and scopes.

@@ -83,3 +83,13 @@ func ValidateCollisionCount(n, old *int32, p *field.Path) field.ErrorList {
 	}
 	return errs
 }
+
+// ValidateMinReadyAndHistory checks spec.minReadySeconds and spec.revisionHistoryLimit, the two counts
+// every revisioned workload carries; neither may be negative, and an unset limit is left to defaulting.
+func ValidateMinReadyAndHistory(minReadySeconds int32, revisionHistoryLimit *int32, specPath *field.Path) field.ErrorList {
+	errs := apivalidation.ValidateNonnegativeField(int64(minReadySeconds), specPath.Child("minReadySeconds"))
+	if revisionHistoryLimit != nil {
+		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*revisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
+	}
+	return errs
+}

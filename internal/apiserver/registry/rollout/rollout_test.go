@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiff-dev/skiff/internal/apiserver/registry/registrytest"
 )
 
 func TestValidateSurgeAndUnavailable(t *testing.T) {
@@ -36,5 +38,26 @@ func TestValidateSurgeAndUnavailable(t *testing.T) {
 				t.Errorf("%s: got %q, want %q", tc.name, got, tc.want[i])
 			}
 		}
+	}
+}
+
+func TestValidateMinReadyAndHistory(t *testing.T) {
+	limit := func(n int32) *int32 { return &n }
+	cases := []struct {
+		name     string
+		minReady int32
+		history  *int32
+		want     []string
+	}{
+		{"zeros", 0, limit(0), nil},
+		{"unset history", 5, nil, nil},
+		{"negative min ready", -1, limit(10), []string{"FieldValueInvalid spec.minReadySeconds"}},
+		{"negative history", 0, limit(-1), []string{"FieldValueInvalid spec.revisionHistoryLimit"}},
+		{"both negative", -1, limit(-1), []string{"FieldValueInvalid spec.minReadySeconds", "FieldValueInvalid spec.revisionHistoryLimit"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			registrytest.ExpectErrors(t, ValidateMinReadyAndHistory(tc.minReady, tc.history, field.NewPath("spec")), tc.want...)
+		})
 	}
 }

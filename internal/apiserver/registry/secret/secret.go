@@ -1,15 +1,12 @@
 package secret
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
 
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -23,39 +20,12 @@ const redacted = "<secret contents redacted>"
 
 // Strategy returns the Secret strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if s, ok := obj.(*corev1.Secret); ok {
-				Default(s)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			s, ok := obj.(*corev1.Secret)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(s)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			s, ok1 := obj.(*corev1.Secret)
-			oldS, ok2 := old.(*corev1.Secret)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(s, oldS)
-		},
-		SelectableFields: func(obj runtime.Object) fields.Set {
-			s, ok := obj.(*corev1.Secret)
-			if !ok {
-				return nil
-			}
-			return fields.Set{"type": string(s.Type)}
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Secret, got %T", obj))}
+	return registry.Typed[*corev1.Secret]{
+		Default:          Default,
+		Validate:         Validate,
+		ValidateUpdate:   ValidateUpdate,
+		SelectableFields: func(s *corev1.Secret) fields.Set { return fields.Set{"type": string(s.Type)} },
+	}.Strategy()
 }
 
 // Default sets type Opaque and folds stringData into data (stringData wins on a shared key), as

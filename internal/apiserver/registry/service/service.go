@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -41,42 +39,13 @@ var (
 
 // Strategy returns the Service strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default:          func(obj runtime.Object) { withService(obj, Default) },
-		PrepareForUpdate: prepareForUpdate,
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			svc, ok := obj.(*corev1.Service)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(svc)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			svc, ok1 := obj.(*corev1.Service)
-			oldSvc, ok2 := old.(*corev1.Service)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(svc, oldSvc)
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, _ runtime.Object) field.ErrorList {
-			svc, ok := obj.(*corev1.Service)
-			if !ok {
-				return wrongType(obj)
-			}
-			return validateStatus(svc)
-		},
-	}
-}
-
-func withService(obj runtime.Object, f func(*corev1.Service)) {
-	if svc, ok := obj.(*corev1.Service); ok {
-		f(svc)
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.Service, got %T", obj))}
+	return registry.Typed[*corev1.Service]{
+		Default:              Default,
+		PrepareForUpdate:     prepareForUpdate,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: registry.IgnoringOld(validateStatus),
+	}.Strategy()
 }
 
 // Default fills the fields upstream defaults. IP families are only defaulted once a cluster IP is
@@ -167,12 +136,7 @@ func defaultClusterIPs(spec *corev1.ServiceSpec) {
 // prepareForUpdate carries allocated values over when a client sends a full object without them
 // (kubectl replace, apply of a manifest), as upstream does: dropping them would read as a request to
 // change an immutable cluster IP or to re-allocate node ports.
-func prepareForUpdate(_ context.Context, obj, old runtime.Object) {
-	svc, ok1 := obj.(*corev1.Service)
-	oldSvc, ok2 := old.(*corev1.Service)
-	if !ok1 || !ok2 {
-		return
-	}
+func prepareForUpdate(svc, oldSvc *corev1.Service) {
 	spec, oldSpec := &svc.Spec, &oldSvc.Spec
 	if spec.Type != corev1.ServiceTypeExternalName && oldSpec.Type != corev1.ServiceTypeExternalName {
 		if spec.ClusterIP == "" && len(spec.ClusterIPs) == 0 && oldSpec.ClusterIP != "" {

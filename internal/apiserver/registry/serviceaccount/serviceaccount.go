@@ -1,12 +1,8 @@
 package serviceaccount
 
 import (
-	"context"
-	"fmt"
-
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -14,17 +10,10 @@ import (
 
 // Strategy returns the ServiceAccount strategy.
 func Strategy() registry.Strategy {
-	validate := func(_ context.Context, obj runtime.Object) field.ErrorList {
-		sa, ok := obj.(*corev1.ServiceAccount)
-		if !ok {
-			return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.ServiceAccount, got %T", obj))}
-		}
-		return Validate(sa)
-	}
-	return registry.Strategy{
-		Validate:       validate,
-		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList { return validate(ctx, obj) },
-	}
+	return registry.Typed[*corev1.ServiceAccount]{
+		Validate:       Validate,
+		ValidateUpdate: registry.IgnoringOld(Validate),
+	}.Strategy()
 }
 
 // Validate checks that referenced secrets are named with valid secret names.

@@ -1,17 +1,15 @@
 package statefulset
 
 import (
-	"context"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
+	"slices"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry/pod"
@@ -20,18 +18,12 @@ import (
 
 // Strategy returns the registry strategy of apps/v1 statefulsets. Only metadata is selectable.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) { Default(obj.(*appsv1.StatefulSet)) },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return Validate(obj.(*appsv1.StatefulSet))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateUpdate(obj.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet))
-		},
-		ValidateStatusUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			return ValidateStatusUpdate(obj.(*appsv1.StatefulSet), old.(*appsv1.StatefulSet))
-		},
-	}
+	return registry.Typed[*appsv1.StatefulSet]{
+		Default:              Default,
+		Validate:             Validate,
+		ValidateUpdate:       ValidateUpdate,
+		ValidateStatusUpdate: ValidateStatusUpdate,
+	}.Strategy()
 }
 
 // Default applies the apps/v1 defaults; set values are kept.
@@ -96,16 +88,16 @@ func Validate(ss *appsv1.StatefulSet) field.ErrorList {
 	switch {
 	case s.PodManagementPolicy == "":
 		errs = append(errs, field.Required(specPath.Child("podManagementPolicy"), ""))
-	case !contains(supportedPodManagement, s.PodManagementPolicy):
+	case !slices.Contains(supportedPodManagement, s.PodManagementPolicy):
 		errs = append(errs, field.NotSupported(specPath.Child("podManagementPolicy"), s.PodManagementPolicy, supportedPodManagement))
 	}
 	errs = append(errs, validateUpdateStrategy(&s.UpdateStrategy, specPath.Child("updateStrategy"))...)
 	if rp := s.PersistentVolumeClaimRetentionPolicy; rp != nil {
 		pp := specPath.Child("persistentVolumeClaimRetentionPolicy")
-		if !contains(supportedRetention, rp.WhenDeleted) {
+		if !slices.Contains(supportedRetention, rp.WhenDeleted) {
 			errs = append(errs, field.NotSupported(pp.Child("whenDeleted"), rp.WhenDeleted, supportedRetention))
 		}
-		if !contains(supportedRetention, rp.WhenScaled) {
+		if !slices.Contains(supportedRetention, rp.WhenScaled) {
 			errs = append(errs, field.NotSupported(pp.Child("whenScaled"), rp.WhenScaled, supportedRetention))
 		}
 	}
@@ -115,10 +107,7 @@ func Validate(ss *appsv1.StatefulSet) field.ErrorList {
 	if s.Ordinals != nil {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.Ordinals.Start), specPath.Child("ordinals", "start"))...)
 	}
-	errs = append(errs, apivalidation.ValidateNonnegativeField(int64(s.MinReadySeconds), specPath.Child("minReadySeconds"))...)
-	if s.RevisionHistoryLimit != nil {
-		errs = append(errs, apivalidation.ValidateNonnegativeField(int64(*s.RevisionHistoryLimit), specPath.Child("revisionHistoryLimit"))...)
-	}
+	errs = append(errs, rollout.ValidateMinReadyAndHistory(s.MinReadySeconds, s.RevisionHistoryLimit, specPath)...)
 	if s.ServiceName != "" {
 		// The governing service names the pods' DNS records, so it must be a valid service name.
 		for _, msg := range apivalidation.NameIsDNS1035Label(s.ServiceName, false) {
@@ -263,13 +252,4 @@ func ValidateStatusUpdate(ss, old *appsv1.StatefulSet) field.ErrorList {
 		errs = append(errs, field.Invalid(p.Child("availableReplicas"), st.AvailableReplicas, "cannot be greater than status.readyReplicas"))
 	}
 	return append(errs, rollout.ValidateCollisionCount(st.CollisionCount, old.Status.CollisionCount, p.Child("collisionCount"))...)
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -1,8 +1,6 @@
 package storageclass
 
 import (
-	"context"
-	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
@@ -27,32 +24,11 @@ var (
 
 // Strategy returns the StorageClass strategy.
 func Strategy() registry.Strategy {
-	return registry.Strategy{
-		Default: func(obj runtime.Object) {
-			if sc, ok := obj.(*storagev1.StorageClass); ok {
-				Default(sc)
-			}
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			sc, ok := obj.(*storagev1.StorageClass)
-			if !ok {
-				return wrongType(obj)
-			}
-			return Validate(sc)
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			sc, ok1 := obj.(*storagev1.StorageClass)
-			oldSC, ok2 := old.(*storagev1.StorageClass)
-			if !ok1 || !ok2 {
-				return wrongType(obj)
-			}
-			return ValidateUpdate(sc, oldSC)
-		},
-	}
-}
-
-func wrongType(obj runtime.Object) field.ErrorList {
-	return field.ErrorList{field.InternalError(nil, fmt.Errorf("expected *v1.StorageClass, got %T", obj))}
+	return registry.Typed[*storagev1.StorageClass]{
+		Default:        Default,
+		Validate:       Validate,
+		ValidateUpdate: ValidateUpdate,
+	}.Strategy()
 }
 
 // Default sets reclaimPolicy Delete and volumeBindingMode Immediate, as upstream.
