@@ -78,7 +78,9 @@ func TestEnv(t *testing.T) {
 	secKey := func(name, key string, optional bool) *v1.EnvVarSource {
 		return &v1.EnvVarSource{SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: name}, Key: key, Optional: ptr.To(optional)}}
 	}
-	field := func(p string) *v1.EnvVarSource { return &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: p}} }
+	field := func(p string) *v1.EnvVarSource {
+		return &v1.EnvVarSource{FieldRef: &v1.ObjectFieldSelector{FieldPath: p}}
+	}
 	res := func(r, div, container string) *v1.EnvVarSource {
 		s := &v1.ResourceFieldSelector{Resource: r, ContainerName: container}
 		if div != "" {
@@ -102,7 +104,7 @@ func TestEnv(t *testing.T) {
 			mutate: func(in *Input) { in.Image.Env = []string{"PATH=/usr/bin", "HOME=/root", "EMPTY="} },
 			want:   []string{"PATH=/x", "HOME=/root", "EMPTY=", "NEW=n"}},
 		{name: "value expansion sees earlier vars, not later or image ones",
-			c: v1.Container{Env: []v1.EnvVar{{Name: "A", Value: "a"}, {Name: "B", Value: "$(A)-$(C)-$(HOME)-$$(A)"}, {Name: "C", Value: "c"}}},
+			c:      v1.Container{Env: []v1.EnvVar{{Name: "A", Value: "a"}, {Name: "B", Value: "$(A)-$(C)-$(HOME)-$$(A)"}, {Name: "C", Value: "c"}}},
 			mutate: func(in *Input) { in.Image.Env = []string{"HOME=/root"} },
 			want:   []string{"HOME=/root", "A=a", "B=a-$(C)-$(HOME)-$(A)", "C=c"}},
 		{name: "service env is a hook, overridden by own vars and usable in expansion",
@@ -114,8 +116,10 @@ func TestEnv(t *testing.T) {
 			},
 			want: []string{"DB_SERVICE_HOST=10.1.1.1", "X_SERVICE_PORT=9", "URL=http://10.1.1.1"}},
 		{name: "service env error",
-			c:      v1.Container{},
-			mutate: func(in *Input) { in.ServiceEnv = func(*v1.Pod) (map[string]string, error) { return nil, errors.New("no services yet") } },
+			c: v1.Container{},
+			mutate: func(in *Input) {
+				in.ServiceEnv = func(*v1.Pod) (map[string]string, error) { return nil, errors.New("no services yet") }
+			},
 			wantErr: "no services yet"},
 		{name: "envFrom configMap with prefix, secret, sorted keys, invalid skipped with warning",
 			c: v1.Container{EnvFrom: []v1.EnvFromSource{cmFrom("cm", "P_", false),
@@ -128,7 +132,7 @@ func TestEnv(t *testing.T) {
 			want:     []string{"1badkey=x", "a=from-cm2", "b=env", "ref=$(A)"},
 			wantWarn: []string{"Keys [bad=key] from the EnvFrom configMap ns/cm were skipped since they are considered invalid environment variable names."}},
 		{name: "envFrom values are literal but env may reference them",
-			c: v1.Container{EnvFrom: []v1.EnvFromSource{cmFrom("cm2", "", false)}, Env: []v1.EnvVar{{Name: "X", Value: "<$(a)>"}}},
+			c:    v1.Container{EnvFrom: []v1.EnvFromSource{cmFrom("cm2", "", false)}, Env: []v1.EnvVar{{Name: "X", Value: "<$(a)>"}}},
 			want: []string{"a=from-cm2", "X=<from-cm2>"}},
 		{name: "envFrom optional missing is skipped",
 			c:    v1.Container{EnvFrom: []v1.EnvFromSource{cmFrom("nope", "", true)}},
@@ -139,7 +143,7 @@ func TestEnv(t *testing.T) {
 			c:       v1.Container{EnvFrom: []v1.EnvFromSource{{SecretRef: &v1.SecretEnvSource{LocalObjectReference: v1.LocalObjectReference{Name: "gone"}}}}},
 			wantErr: `secret "gone" not found`},
 		{name: "configMapKeyRef",
-			c: v1.Container{Env: []v1.EnvVar{{Name: "A", ValueFrom: cmKey("cm", "a", false)}, {Name: "R", ValueFrom: cmKey("cm", "ref", false)}}},
+			c:    v1.Container{Env: []v1.EnvVar{{Name: "A", ValueFrom: cmKey("cm", "a", false)}, {Name: "R", ValueFrom: cmKey("cm", "ref", false)}}},
 			want: []string{"A=1", "R=$(A)"}},
 		{name: "configMapKeyRef missing key",
 			c:       v1.Container{Env: []v1.EnvVar{{Name: "A", ValueFrom: cmKey("cm", "zzz", false)}}},
@@ -179,7 +183,7 @@ func TestEnv(t *testing.T) {
 			want: []string{"NAME=web-0", "NS=ns", "UID=u-1", "APP=web", "NONE=", `NOTE=say "hi"`, "NODE=node-a", "SA=sa",
 				"PODIP=10.0.0.9", "PODIPS=10.0.0.9,fd00::9", "HOSTIP=192.168.1.2", "HOSTIPS=192.168.1.2", "LABELS=app=\"web\"\ntier=\"front\""}},
 		{name: "fieldRef IPs from the caller win over status",
-			c: v1.Container{Env: []v1.EnvVar{{Name: "PODIP", ValueFrom: field("status.podIP")}, {Name: "HOSTIPS", ValueFrom: field("status.hostIPs")}}},
+			c:      v1.Container{Env: []v1.EnvVar{{Name: "PODIP", ValueFrom: field("status.podIP")}, {Name: "HOSTIPS", ValueFrom: field("status.hostIPs")}}},
 			mutate: func(in *Input) { in.PodIPs, in.HostIPs = []string{"10.9.9.9"}, []string{"1.1.1.1", "::1"} },
 			want:   []string{"PODIP=10.9.9.9", "HOSTIPS=1.1.1.1,::1"}},
 		{name: "fieldRef unsupported",
@@ -191,12 +195,12 @@ func TestEnv(t *testing.T) {
 					Limits:   v1.ResourceList{v1.ResourceCPU: resource.MustParse("1500m")},
 				},
 				Env: []v1.EnvVar{
-					{Name: "LCPU", ValueFrom: res("limits.cpu", "", "")},       // ceil(1.5) = 2
-					{Name: "LCPU_M", ValueFrom: res("limits.cpu", "1m", "")},   // 1500
-					{Name: "RCPU", ValueFrom: res("requests.cpu", "", "")},     // ceil(0.25) = 1
+					{Name: "LCPU", ValueFrom: res("limits.cpu", "", "")},         // ceil(1.5) = 2
+					{Name: "LCPU_M", ValueFrom: res("limits.cpu", "1m", "")},     // 1500
+					{Name: "RCPU", ValueFrom: res("requests.cpu", "", "")},       // ceil(0.25) = 1
 					{Name: "RCPU_M", ValueFrom: res("requests.cpu", "100m", "")}, // ceil(2.5) = 3
 					{Name: "RMEM", ValueFrom: res("requests.memory", "1Mi", "")},
-					{Name: "LMEM", ValueFrom: res("limits.memory", "1Gi", "")},  // allocatable 8Gi
+					{Name: "LMEM", ValueFrom: res("limits.memory", "1Gi", "")}, // allocatable 8Gi
 					{Name: "LEPH", ValueFrom: res("limits.ephemeral-storage", "", "")},
 					{Name: "REPH", ValueFrom: res("requests.ephemeral-storage", "", "")},
 					{Name: "SIDE", ValueFrom: res("limits.cpu", "1m", "side")}, // other container, allocatable 4

@@ -97,8 +97,14 @@ func QOSClass(pod *v1.Pod) v1.PodQOSClass {
 		for _, c := range cs {
 			found := 0
 			for _, name := range []v1.ResourceName{v1.ResourceCPU, v1.ResourceMemory} {
-				if q, ok := c.Resources.Requests[name]; ok && !q.IsZero() {
-					add(requests, name, q)
+				req, ok := c.Resources.Requests[name]
+				if !ok {
+					// API defaulting copies a lone limit into the request; do
+					// the same for objects that skipped it (static pods).
+					req, ok = c.Resources.Limits[name]
+				}
+				if ok && !req.IsZero() {
+					add(requests, name, req)
 				}
 				if q, ok := c.Resources.Limits[name]; ok && !q.IsZero() {
 					add(limits, name, q)
@@ -143,6 +149,9 @@ func OOMScoreAdj(pod *v1.Pod, c *v1.Container, memoryCapacity int64) int {
 		return besteffortOOMScoreAdj - 1
 	}
 	req := c.Resources.Requests.Memory().Value()
+	if _, ok := c.Resources.Requests[v1.ResourceMemory]; !ok {
+		req = c.Resources.Limits.Memory().Value()
+	}
 	adj := 1000 - (1000*req)/memoryCapacity
 	if adj < 1000+guaranteedOOMScoreAdj {
 		return 1000 + guaranteedOOMScoreAdj
