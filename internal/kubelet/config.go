@@ -1,0 +1,114 @@
+package kubelet
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/skiff-dev/skiff/internal/network"
+	"github.com/skiff-dev/skiff/internal/runtime"
+)
+
+// Config is what a node agent is told. NodeName, NodeIP and DataDir are required; the rest has
+// defaults derived from them so that several agents run side by side on one machine.
+type Config struct {
+	NodeName string
+	NodeIP   net.IP
+	// DataDir holds everything the agent keeps on disk: images/, runtime/, network/, pods/, logs/.
+	DataDir string
+	// CgroupRoot is the cgroup every pod's cgroup lives below (relative to the cgroup mounts);
+	// default "/skiff-<node name>".
+	CgroupRoot string
+	// PodCIDR is the node's pod range; default 10.244.0.0/24.
+	PodCIDR string
+	// BridgeName defaults to network.BridgeName(NodeName).
+	BridgeName string
+	// NetNS is the node's network namespace path; empty means the process's own. Tests run
+	// each node in a namespace of its own.
+	NetNS string
+	// KubeletPort is advertised in the Node's daemonEndpoints (the kubelet API server's port).
+	KubeletPort int32
+
+	RegistryMirrors    map[string][]string
+	InsecureRegistries []string
+
+	// ResyncInterval is how often every pod is synced even without a change (default 10 s).
+	ResyncInterval time.Duration
+	// ResolvConf is the host's resolver file pods with dnsPolicy Default get (default: systemd's
+	// upstream file when present, else /etc/resolv.conf).
+	ResolvConf string
+	Logger     *slog.Logger
+
+	// Runtime, Images and Network replace the real implementations (tests use fakes; the real
+	// ones are built from DataDir otherwise).
+	Runtime runtime.Runtime
+	Images  Images
+	Network Network
+	// Node registers and maintains the Node object; a minimal registration by default.
+	Node NodeReporter
+	// Clock drives back-offs and resyncs.
+	Clock clock.WithTicker
+}
+
+func (c *Config) defaults() error {
+	if c.NodeName == "" {
+		return errors.New("kubelet: NodeName is required")
+	}
+	if c.DataDir == "" {
+		return errors.New("kubelet: DataDir is required")
+	}
+	if c.NodeIP == nil {
+		c.NodeIP = net.ParseIP("127.0.0.1")
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return err
+	}
+	c.DataDir = abs
+	if c.CgroupRoot == "" {
+		c.CgroupRoot = CgroupRoot(c.NodeName)
+	}
+	if !strings.HasPrefix(c.CgroupRoot, "/") {
+		return fmt.Errorf("kubelet: cgroup root %q must be absolute", c.CgroupRoot)
+	}
+	if c.PodCIDR == "" {
+		c.PodCIDR = "10.244.0.0/24"
+	}
+	if c.BridgeName == "" {
+		c.BridgeName = network.BridgeName(c.NodeName)
+	}
+	if c.KubeletPort == 0 {
+		c.KubeletPort = 10250
+	}
+	if c.ResyncInterval == 0 {
+		c.ResyncInterval = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = clock.RealClock{}
+	}
+	return nil
+}
+
+// CgroupRoot derives a node's cgroup root from its name: "/skiff-<name>", with characters a
+// cgroup directory name should not carry replaced.
+func CgroupRoot(nodeName string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(nodeName) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	return "/skiff-" + b.String()
+}

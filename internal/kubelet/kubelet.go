@@ -1,0 +1,403 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-dev/skiff/internal/kubelet/prober"
+	"github.com/skiff-dev/skiff/internal/kubelet/volume"
+	"github.com/skiff-dev/skiff/internal/network"
+	"github.com/skiff-dev/skiff/internal/runtime"
+	"github.com/skiff-dev/skiff/internal/runtime/image"
+	"github.com/skiff-dev/skiff/internal/runtime/libcontainer"
+)
+
+// Labels the agent puts on sandboxes and containers, named as upstream's CRI labels so that
+// tools reading them find what they expect.
+const (
+	labelPodName       = "io.kubernetes.pod.name"
+	labelPodNamespace  = "io.kubernetes.pod.namespace"
+	labelPodUID        = "io.kubernetes.pod.uid"
+	labelContainerName = "io.kubernetes.container.name"
+	// annotationTermLog is the host path of a container instance's termination-log file.
+	annotationTermLog = "skiff.dev/termination-log"
+)
+
+// pollInterval is how often a pod's worker looks at the runtime between changes: the runtime
+// has no event stream, so this is how container exits are noticed.
+const pollInterval = time.Second
+
+// Network is the pod network as the agent uses it (internal/network implements it).
+type Network interface {
+	Setup() error
+	Attach(podUID, netnsPath string) (net.IP, error)
+	Detach(podUID, netnsPath string) error
+}
+
+// Kubelet runs the pods bound to one node.
+type Kubelet struct {
+	cfg     Config
+	client  kubernetes.Interface
+	log     *slog.Logger
+	rt      runtime.Runtime
+	images  Images
+	net     Network
+	volumes *volume.Manager
+	prober  *prober.Manager
+	sources *apiSources
+	node    NodeReporter
+
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+	restarts    *backoff // key "<uid>/<container>"
+	pulls       *backoff // key "<uid>/<image>"
+	logsDir     string
+	closers     []func() error
+
+	lister corelisters.PodLister
+	synced cache.InformerSynced
+
+	mu       sync.Mutex
+	workers  map[types.UID]*podWorker
+	statuses map[types.UID]v1.PodStatus
+	wg       sync.WaitGroup
+	runCtx   context.Context
+}
+
+// New builds the agent and the node-local pieces it composes; nothing starts until Run.
+func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	k := &Kubelet{
+		cfg: cfg, client: client, log: cfg.Logger.With("component", "kubelet", "node", cfg.NodeName),
+		restarts: newBackoff(cfg.Clock), pulls: newBackoff(cfg.Clock),
+		logsDir:  filepath.Join(cfg.DataDir, "logs"),
+		workers:  map[types.UID]*podWorker{}, statuses: map[types.UID]v1.PodStatus{},
+	}
+	if err := os.MkdirAll(k.logsDir, 0o750); err != nil {
+		return nil, err
+	}
+	k.images = cfg.Images
+	if k.images == nil {
+		store, err := image.Open(image.Config{Root: filepath.Join(cfg.DataDir, "images"),
+			RegistryMirrors: cfg.RegistryMirrors, InsecureRegistries: cfg.InsecureRegistries})
+		if err != nil {
+			return nil, err
+		}
+		k.images = StoreImages{Store: store}
+	}
+	k.rt = cfg.Runtime
+	if k.rt == nil {
+		rt, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(cfg.DataDir, "runtime"),
+			Images: k.images, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+		k.rt = rt
+		k.closers = append(k.closers, rt.Close)
+	}
+	k.net = cfg.Network
+	if k.net == nil {
+		n, err := network.New(network.Config{BridgeName: cfg.BridgeName, PodCIDR: cfg.PodCIDR,
+			StateDir: filepath.Join(cfg.DataDir, "network"), NetNS: cfg.NetNS})
+		if err != nil {
+			k.close()
+			return nil, err
+		}
+		k.net = n
+		k.closers = append(k.closers, n.Close)
+	}
+	k.sources = newAPISources(client, cfg.Clock)
+	vm, err := volume.New(volume.Config{DataDir: cfg.DataDir, Sources: k.sources, Logger: cfg.Logger})
+	if err != nil {
+		k.close()
+		return nil, err
+	}
+	k.volumes = vm
+	k.prober = prober.NewManager(prober.Config{Exec: execer{k.rt}, Statuses: k})
+	k.node = cfg.Node
+	if k.node == nil {
+		k.node = &minimalNode{client: client, name: cfg.NodeName, ip: cfg.NodeIP, podCIDR: cfg.PodCIDR,
+			port: cfg.KubeletPort, log: k.log}
+	}
+	k.broadcaster = record.NewBroadcaster()
+	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	return k, nil
+}
+
+func (k *Kubelet) close() {
+	for i := len(k.closers) - 1; i >= 0; i-- {
+		k.closers[i]()
+	}
+	k.closers = nil
+}
+
+// Runtime is the container runtime the agent drives (the kubelet API server execs through it).
+func (k *Kubelet) Runtime() runtime.Runtime { return k.rt }
+
+// NodeName is the node this agent runs.
+func (k *Kubelet) NodeName() string { return k.cfg.NodeName }
+
+// Container finds the runtime's current (or, with previous, the one before) instance of a pod's
+// container: its ID and log path serve logs, exec and attach. It wraps runtime.ErrNotFound.
+func (k *Kubelet) Container(ctx context.Context, namespace, pod, container string, previous bool) (*runtime.ContainerStatus, error) {
+	if k.lister == nil {
+		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, runtime.ErrNotFound)
+	}
+	p, err := k.lister.Pods(namespace).Get(pod)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, runtime.ErrNotFound)
+	}
+	pr, err := k.podRuntime(ctx, p.UID)
+	if err != nil {
+		return nil, err
+	}
+	l := pr.containers[container]
+	i := 0
+	if previous {
+		i = 1
+	}
+	if len(l) <= i {
+		return nil, fmt.Errorf("container %s of pod %s/%s: %w", container, namespace, pod, runtime.ErrNotFound)
+	}
+	return l[i], nil
+}
+
+// GetPodStatus is the latest status computed for a pod (the prober reads it).
+func (k *Kubelet) GetPodStatus(uid types.UID) (v1.PodStatus, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st, ok := k.statuses[uid]
+	return st, ok
+}
+
+// Run registers the node, then runs the pods bound to it until ctx ends. Containers keep
+// running when it returns: a new agent over the same data dir adopts them.
+func (k *Kubelet) Run(ctx context.Context) error {
+	defer k.close()
+	k.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: k.client.CoreV1().Events("")})
+	defer k.broadcaster.Shutdown()
+	defer k.prober.Stop()
+	if err := k.net.Setup(); err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	registered := make(chan struct{})
+	nodeErr := make(chan error, 1)
+	go func() { nodeErr <- k.node.Run(ctx, registered) }()
+	select {
+	case <-registered:
+	case err := <-nodeErr:
+		return fmt.Errorf("node registration: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+
+	factory := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName).String()
+		}))
+	inf := factory.Core().V1().Pods()
+	k.lister, k.synced = inf.Lister(), inf.Informer().HasSynced
+	k.runCtx = ctx
+	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { k.podChanged(o.(*v1.Pod)) },
+		UpdateFunc: func(_, o any) { k.podChanged(o.(*v1.Pod)) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if p, ok := o.(*v1.Pod); ok {
+				k.podGone(p.UID, p)
+			}
+		},
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), k.synced) {
+		return nil
+	}
+	k.log.Info("node agent running", "cgroupRoot", k.cfg.CgroupRoot, "podCIDR", k.cfg.PodCIDR, "bridge", k.cfg.BridgeName)
+	go k.probeLoop(ctx)
+	k.housekeeping(ctx)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			factory.Shutdown()
+			k.wg.Wait()
+			return nil
+		case <-t.C:
+			k.housekeeping(ctx)
+		}
+	}
+}
+
+func (k *Kubelet) probeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u := <-k.prober.Updates():
+			k.mu.Lock()
+			w := k.workers[u.PodUID]
+			k.mu.Unlock()
+			if w == nil {
+				continue
+			}
+			if u.Kill {
+				w.requestKill(u)
+			}
+			w.poke()
+		case e := <-k.prober.Events():
+			ref := &v1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: e.Namespace, Name: e.PodName,
+				UID: e.PodUID, FieldPath: e.FieldPath}
+			k.recorder.Event(ref, e.Type, e.Reason, e.Message)
+		}
+	}
+}
+
+// podChanged hands the pod to its worker, starting one for a pod seen for the first time.
+func (k *Kubelet) podChanged(pod *v1.Pod) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	w := k.workers[pod.UID]
+	if w == nil {
+		if k.runCtx == nil || k.runCtx.Err() != nil {
+			return
+		}
+		w = newPodWorker(pod.UID, pod.Namespace, pod.Name)
+		k.workers[pod.UID] = w
+		k.wg.Add(1)
+		go k.runWorker(k.runCtx, w)
+	}
+	w.setPod(pod)
+	w.poke()
+}
+
+// podGone tells the pod's worker the API no longer has it (force-deleted, or deleted after
+// this agent finished it); the worker kills what is left.
+func (k *Kubelet) podGone(uid types.UID, last *v1.Pod) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	w := k.workers[uid]
+	if w == nil {
+		if k.runCtx == nil || k.runCtx.Err() != nil {
+			return
+		}
+		w = newPodWorker(uid, last.Namespace, last.Name)
+		k.workers[uid] = w
+		k.wg.Add(1)
+		go k.runWorker(k.runCtx, w)
+	}
+	w.setGone(last)
+	w.poke()
+}
+
+// housekeeping kills what the runtime runs and the volumes it keeps for pods the API no longer
+// has bound here: after a restart of the agent, or after a force delete it missed.
+func (k *Kubelet) housekeeping(ctx context.Context) {
+	known := map[types.UID]bool{}
+	pods, _ := k.lister.List(labelsEverything())
+	for _, p := range pods {
+		known[p.UID] = true
+	}
+	k.mu.Lock()
+	for uid := range k.workers {
+		known[uid] = true
+	}
+	k.mu.Unlock()
+	sbs, err := k.rt.ListPodSandbox(ctx, nil)
+	if err != nil {
+		k.log.Warn("listing sandboxes", "err", err)
+		return
+	}
+	for _, sb := range sbs {
+		uid := types.UID(sb.Labels[labelPodUID])
+		if uid == "" || known[uid] {
+			continue
+		}
+		known[uid] = true
+		k.log.Info("cleaning up a pod the API no longer has", "pod", sb.Namespace+"/"+sb.Name, "podUID", uid)
+		k.podGone(uid, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: sb.Labels[labelPodName], Namespace: sb.Labels[labelPodNamespace], UID: uid}})
+	}
+	uids, err := k.volumes.PodUIDs()
+	if err != nil {
+		return
+	}
+	for _, uid := range uids {
+		if known[uid] {
+			continue
+		}
+		if err := k.volumes.TearDown(ctx, uid); err != nil {
+			k.log.Warn("tearing down volumes of a removed pod", "podUID", uid, "err", err)
+		}
+	}
+}
+
+func (k *Kubelet) runWorker(ctx context.Context, w *podWorker) {
+	defer k.wg.Done()
+	for {
+		done, err := k.syncWorker(ctx, w)
+		if err != nil && ctx.Err() == nil {
+			k.log.Debug("pod sync", "pod", w.namespace+"/"+w.name, "podUID", w.uid, "err", err)
+		}
+		if done {
+			k.mu.Lock()
+			if k.workers[w.uid] == w {
+				delete(k.workers, w.uid)
+			}
+			delete(k.statuses, w.uid)
+			k.mu.Unlock()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.trigger:
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// execer adapts the runtime to the prober's exec contract.
+type execer struct{ rt runtime.Runtime }
+
+func (e execer) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) ([]byte, []byte, int, error) {
+	res, err := e.rt.ExecSync(ctx, trimContainerID(id), cmd, timeout)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if res.TimedOut {
+		return res.Stdout, res.Stderr, res.ExitCode, fmt.Errorf("command timed out: %w", context.DeadlineExceeded)
+	}
+	return res.Stdout, res.Stderr, res.ExitCode, nil
+}
+
+func trimContainerID(id string) string {
+	if len(id) > len(containerIDPrefix) && id[:len(containerIDPrefix)] == containerIDPrefix {
+		return id[len(containerIDPrefix):]
+	}
+	return id
+}
+
+var errPodGone = errors.New("pod is gone")
