@@ -24,6 +24,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
 	"github.com/skiff-dev/skiff/internal/etcd"
+	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
 )
 
@@ -51,6 +52,12 @@ type Config struct {
 	WatchHistoryWindow int
 	BookmarkInterval   time.Duration
 
+	// DisableAgent turns off the node agent `skiff server` runs in-process by default.
+	DisableAgent bool
+	// Agent configures the in-process node agent; unset fields default to: node name the
+	// hostname, node IP the advertise address, data dir <DataDir>/agent.
+	Agent kubelet.Config
+
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
 	Logger   *slog.Logger
@@ -66,6 +73,8 @@ type Running struct {
 	AdminKubeconfig string
 	// Etcd is the store's etcd client, valid while the server runs (tests compact with it).
 	Etcd *clientv3.Client
+	// Agent is the in-process node agent, nil when disabled or when it could not start.
+	Agent *kubelet.Kubelet
 }
 
 // Defaults fills unset fields.
@@ -206,9 +215,25 @@ func Run(ctx context.Context, cfg Config) error {
 		<-errc
 		return err
 	}
+	var agent *kubelet.Kubelet
+	agentDone := make(chan struct{})
+	if cfg.DisableAgent {
+		close(agentDone)
+	} else if agent, err = newAgent(&cfg, bundle, url, advertise); err != nil {
+		log.Error("node agent not started", "err", err)
+		agent = nil
+		close(agentDone)
+	} else {
+		go func() {
+			defer close(agentDone)
+			runAgent(runCtx, &cfg, agent)
+		}()
+	}
+	// The agent stops before the API server it talks to.
+	defer func() { cancel(); <-agentDone }()
 	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.OnReady != nil {
-		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client()})
+		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client(), Agent: agent})
 	}
 	select {
 	case err := <-errc:

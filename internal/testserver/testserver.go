@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/server"
 )
 
@@ -26,6 +27,8 @@ type Server struct {
 	Client     kubernetes.Interface
 	// Etcd is the server's etcd client (to compact, or to look under the API).
 	Etcd *clientv3.Client
+	// Agent is the in-process node agent when the test enabled it.
+	Agent *kubelet.Kubelet
 
 	cancel context.CancelFunc
 	done   chan error
@@ -77,8 +80,10 @@ func StartServer(o Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1), ownDir: o.DataDir == ""}
 	ready := make(chan *server.Running, 1)
+	// No node agent unless a test asks (Mutate clears DisableAgent): it needs root and makes
+	// host state (bridges, cgroups) an API test has no use for.
 	cfg := server.Config{
-		DataDir: dir, Listener: ln, BindAddress: "127.0.0.1",
+		DataDir: dir, Listener: ln, BindAddress: "127.0.0.1", DisableAgent: true,
 		Logger: logger, OnReady: func(r *server.Running) { ready <- r },
 	}
 	if o.Mutate != nil {
@@ -87,7 +92,7 @@ func StartServer(o Options) (*Server, error) {
 	go func() { s.done <- server.Run(ctx, cfg) }()
 	select {
 	case r := <-ready:
-		s.URL, s.Kubeconfig, s.Etcd = r.URL, r.AdminKubeconfig, r.Etcd
+		s.URL, s.Kubeconfig, s.Etcd, s.Agent = r.URL, r.AdminKubeconfig, r.Etcd, r.Agent
 	case err := <-s.done:
 		cancel()
 		s.removeOwnDir()

@@ -1,0 +1,64 @@
+package server
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/kubelet"
+	"github.com/skiff-dev/skiff/internal/pki"
+)
+
+// NodeGroup is the group every node agent's identity belongs to.
+const NodeGroup = "system:nodes"
+
+// newAgent builds the in-process node agent: it talks to the API server through client-go like
+// any other node, with an identity of its own (CN=system:node:<name>, O=system:nodes) issued by
+// the cluster CA.
+func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*kubelet.Kubelet, error) {
+	ac := cfg.Agent
+	if ac.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		ac.NodeName = strings.ToLower(h)
+	}
+	if ac.NodeIP == nil {
+		ac.NodeIP = advertise
+	}
+	if ac.DataDir == "" {
+		ac.DataDir = filepath.Join(cfg.DataDir, "agent")
+	}
+	if ac.Logger == nil {
+		ac.Logger = cfg.Logger
+	}
+	if err := os.MkdirAll(ac.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: "system:node:" + ac.NodeName,
+		Organizations: []string{NodeGroup}, Usage: pki.ClientAuth})
+	if err != nil {
+		return nil, err
+	}
+	rc := &rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-kubelet/" + ac.NodeName,
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return kubelet.New(client, ac)
+}
+
+// runAgent runs the agent until ctx ends; a failure is logged, not fatal: the control plane
+// stays useful without its node (for example when not run as root).
+func runAgent(ctx context.Context, cfg *Config, k *kubelet.Kubelet) {
+	if err := k.Run(ctx); err != nil && ctx.Err() == nil {
+		cfg.Logger.Error("node agent stopped", "err", err)
+	}
+}
