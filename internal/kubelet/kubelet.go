@@ -91,8 +91,8 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 	k := &Kubelet{
 		cfg: cfg, client: client, log: cfg.Logger.With("component", "kubelet", "node", cfg.NodeName),
 		restarts: newBackoff(cfg.Clock), pulls: newBackoff(cfg.Clock),
-		logsDir:  filepath.Join(cfg.DataDir, "logs"),
-		workers:  map[types.UID]*podWorker{}, statuses: map[types.UID]v1.PodStatus{},
+		logsDir: filepath.Join(cfg.DataDir, "logs"),
+		workers: map[types.UID]*podWorker{}, statuses: map[types.UID]v1.PodStatus{},
 	}
 	if err := os.MkdirAll(k.logsDir, 0o750); err != nil {
 		return nil, err

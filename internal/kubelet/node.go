@@ -48,7 +48,7 @@ func (m *minimalNode) node() *v1.Node {
 		Spec: v1.NodeSpec{PodCIDR: m.podCIDR, PodCIDRs: []string{m.podCIDR}},
 		Status: v1.NodeStatus{
 			Capacity: cap, Allocatable: cap,
-			Addresses: []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: m.ip.String()}, {Type: v1.NodeHostName, Address: hostname}},
+			Addresses:       []v1.NodeAddress{{Type: v1.NodeInternalIP, Address: m.ip.String()}, {Type: v1.NodeHostName, Address: hostname}},
 			DaemonEndpoints: v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: m.port}},
 			Conditions: []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue, Reason: "KubeletReady",
 				Message: "kubelet is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}},

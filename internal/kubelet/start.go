@@ -321,8 +321,8 @@ func resolvePort(p intstr.IntOrString, pod *v1.Pod) (int, error) {
 
 // Termination message limits, as upstream applies them.
 const (
-	maxTermMessageFile = 4096
-	maxTermMessageLogs = 2048
+	maxTermMessageFile  = 4096
+	maxTermMessageLogs  = 2048
 	termMessageLogLines = 80
 )
 

@@ -408,8 +408,8 @@ func (k *Kubelet) newSandbox(ctx context.Context, w *podWorker, pod *v1.Pod, pr 
 	podDir := k.volumes.PodDir(pod.UID)
 	_, err := k.rt.RunPodSandbox(ctx, &runtime.SandboxConfig{
 		Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Attempt: attempt,
-		Hostname: podHostname(pod),
-		Labels: map[string]string{labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelPodUID: string(pod.UID)},
+		Hostname:    podHostname(pod),
+		Labels:      map[string]string{labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelPodUID: string(pod.UID)},
 		HostNetwork: pod.Spec.HostNetwork, HostPID: pod.Spec.HostPID, HostIPC: pod.Spec.HostIPC,
 		ShareProcessNamespace: pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace,
 		CgroupParent:          k.cfg.CgroupRoot + "/pod" + string(pod.UID),
