@@ -71,7 +71,7 @@ func startServer(b testing.TB) *server {
 	}
 	port := freePort(b)
 	cmd := exec.Command(skiffBin, "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
-		"--secure-port", fmt.Sprint(port), "--log-level", "warn")
+		"--secure-port", fmt.Sprint(port), "--log-level", "warn", "--disable-agent")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

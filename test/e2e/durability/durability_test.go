@@ -34,7 +34,7 @@ type proc struct {
 func start(t *testing.T, bin, dir string, port int) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
-		"--secure-port", fmt.Sprint(port), "--log-level", "error")
+		"--secure-port", fmt.Sprint(port), "--log-level", "error", "--disable-agent")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
