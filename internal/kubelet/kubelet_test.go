@@ -538,3 +538,26 @@ func TestCgroupRoot(t *testing.T) {
 		}
 	}
 }
+
+func TestForceDeletedPodIsKilled(t *testing.T) {
+	h := newHarness(t)
+	w := h.create(t, testPod("gone", v1.RestartPolicyAlways, nil, "sleep 60"))
+	h.until(t, w, "Running", func(st v1.PodStatus) bool { return st.Phase == v1.PodRunning })
+	zero := int64(0)
+	if err := h.client.CoreV1().Pods("default").Delete(context.Background(), "gone", metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	w.setGone(nil)
+	done, err := h.k.syncWorker(context.Background(), w)
+	if err != nil || !done {
+		t.Fatalf("sync of a force-deleted pod: done %v err %v", done, err)
+	}
+	sbs, _ := h.rt.ListPodSandbox(context.Background(), nil)
+	cs, _ := h.rt.ListContainers(context.Background(), nil)
+	if len(sbs) != 0 || len(cs) != 0 {
+		t.Errorf("left %d sandboxes and %d containers", len(sbs), len(cs))
+	}
+	if _, err := os.Stat(h.k.volumes.PodDir(w.uid)); !os.IsNotExist(err) {
+		t.Errorf("pod dir left: %v", err)
+	}
+}

@@ -74,7 +74,12 @@ func (k *Kubelet) syncWorker(ctx context.Context, w *podWorker) (bool, error) {
 		if w.deleted && !gone {
 			return false, nil // waiting for the informer to see our delete
 		}
-		if err := k.killPod(ctx, w, pod, gracePeriod(pod)); err != nil {
+		grace := gracePeriod(pod)
+		if gone && pod.DeletionGracePeriodSeconds == nil {
+			// Force-deleted: nobody waits for a graceful stop any more.
+			grace = minGracePeriod
+		}
+		if err := k.killPod(ctx, w, pod, grace); err != nil {
 			return false, err
 		}
 		if gone {

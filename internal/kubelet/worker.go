@@ -60,7 +60,7 @@ func (w *podWorker) setPod(p *v1.Pod) {
 func (w *podWorker) setGone(last *v1.Pod) {
 	w.mu.Lock()
 	w.gone = true
-	if w.pod == nil {
+	if last != nil {
 		w.pod = last
 	}
 	w.mu.Unlock()

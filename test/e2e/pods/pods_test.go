@@ -304,7 +304,7 @@ func TestPods(t *testing.T) {
 		ns := c.namespace(t, "shared")
 		web := c.testserver("web")
 		web.VolumeMounts = []v1.VolumeMount{{Name: "data", MountPath: "/data"}}
-		side := c.busybox("side", "until wget -qO /data/hostname http://127.0.0.1:8080/hostname; do sleep 0.2; done; exec sleep 3600")
+		side := c.busybox("side", "until wget -qO /data/hostname http://127.0.0.1:8080/hostname; do sleep 0.2; done; trap 'exit 0' TERM; sleep 3600 & wait")
 		side.VolumeMounts = web.VolumeMounts
 		c.create(t, ns, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "shared"}, Spec: v1.PodSpec{
 			Containers: []v1.Container{web, side},
