@@ -278,6 +278,11 @@ func (a *Agent) tryUpdateStatus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if string(patch) == "{}" {
+		// Nothing to send, not even a heartbeat (times have a resolution of a second).
+		a.lastReport = now
+		return nil
+	}
 	if _, err := nodes.Patch(ctx, a.cfg.NodeName, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
 		return err
 	}
