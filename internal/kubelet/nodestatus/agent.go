@@ -72,13 +72,19 @@ func New(client kubernetes.Interface, cfg Config) (*Agent, error) {
 }
 
 // Run registers the Node, then keeps its status and Lease fresh until ctx ends. The Lease is
-// renewed from the start, independently of the status, so that a slow status write never delays
-// the heartbeat. It returns when both loops have stopped.
+// renewed on its own goroutine, so that a slow status write never delays the heartbeat; it starts
+// once the Node exists, so that the Lease is owned by the Node from its first write (and a node
+// that cannot register does not look alive). It returns when both loops have stopped.
 func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.registered:
+		}
 		a.lease.run(ctx, a.cfg.LeaseRenewInterval)
 	}()
 	a.statusLoop(ctx)
