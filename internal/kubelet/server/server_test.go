@@ -361,4 +361,3 @@ func TestRotator(t *testing.T) {
 type reopenFunc func(id string) error
 
 func (f reopenFunc) ReopenContainerLog(_ context.Context, id string) error { return f(id) }
-
