@@ -144,6 +144,7 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, attach bool) 
 		return
 	}
 	defer closeConn()
+	s.log.Debug("exec", "pod", ns+"/"+pod, "container", name, "websocket", wsstream.IsWebSocketRequest(r), "version", streams.version, "tty", opts.tty)
 	req := &runtime.ExecRequest{Cmd: opts.command, TTY: opts.tty}
 	if opts.stdin {
 		req.Stdin = streams.stdin

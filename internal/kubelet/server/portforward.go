@@ -71,6 +71,7 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
+	s.log.Debug("port-forward", "pod", ns+"/"+pod, "websocket", wsstream.IsWebSocketRequest(r))
 	conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
 	s.forwardStreams(conn, handler, sb.NetNSPath, ns+"/"+pod)
 }
