@@ -58,7 +58,10 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 			ws.Close()
 			return
 		}
-	case httpstream.IsUpgradeRequest(r) && !wsstream.IsWebSocketRequest(r):
+	case wsstream.IsWebSocketRequest(r):
+		s.forwardWebSocket(w, r, sb.NetNSPath, ns+"/"+pod)
+		return
+	case httpstream.IsUpgradeRequest(r):
 		if _, err := httpstream.Handshake(r, w, []string{portForwardProtocol}); err != nil {
 			return
 		}
@@ -71,7 +74,7 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	s.log.Debug("port-forward", "pod", ns+"/"+pod, "websocket", wsstream.IsWebSocketRequest(r))
+	s.log.Debug("port-forward", "pod", ns+"/"+pod, "spdyOverWebSocket", wsstream.IsWebSocketRequestWithTunnelingProtocol(r))
 	conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
 	s.forwardStreams(conn, handler, sb.NetNSPath, ns+"/"+pod)
 }
@@ -235,4 +238,71 @@ func DialInNetNS(ctx context.Context, nsPath string, port uint16) (net.Conn, err
 	}()
 	r := <-res
 	return r.c, r.err
+}
+
+// forwardWebSocket serves the channel protocol of WebSocket port-forward (before kubectl tunneled
+// SPDY): the ports come in the query, each gets a data channel (2i) and an error channel (2i+1),
+// and the first message on both names the port (uint16, little endian) so that clients can tell
+// them apart. One connection carries one TCP connection per port.
+func (s *Server) forwardWebSocket(w http.ResponseWriter, r *http.Request, netnsPath, pod string) {
+	var ports []uint16
+	for _, v := range r.URL.Query()["port"] {
+		p, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || p == 0 {
+			writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("invalid port %q", v)))
+			return
+		}
+		ports = append(ports, uint16(p))
+	}
+	if len(ports) == 0 {
+		writeStatus(w, apierrors.NewBadRequest("at least one port must be given (port=N)"))
+		return
+	}
+	channels := make([]wsstream.ChannelType, 0, 2*len(ports))
+	for range ports {
+		channels = append(channels, wsstream.ReadWriteChannel, wsstream.WriteChannel)
+	}
+	conn := wsstream.NewConn(map[string]wsstream.ChannelProtocolConfig{
+		"":                         {Binary: true, Channels: channels},
+		"v4.channel.k8s.io":        {Binary: true, Channels: channels},
+		"v4.base64.channel.k8s.io": {Binary: false, Channels: channels},
+	})
+	conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
+	_, chans, err := conn.Open(w, r)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	s.log.Debug("port-forward", "pod", pod, "websocket", true, "tunneled", false, "ports", ports)
+	var wg sync.WaitGroup
+	for i, port := range ports {
+		data, errs := chans[2*i], chans[2*i+1]
+		prefix := []byte{byte(port), byte(port >> 8)}
+		if _, err := data.Write(prefix); err != nil {
+			return
+		}
+		if _, err := errs.Write(prefix); err != nil {
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			target, err := DialInNetNS(ctx, netnsPath, port)
+			cancel()
+			if err != nil {
+				fmt.Fprintf(errs, "error forwarding port %d to pod %s: %v", port, pod, err)
+				return
+			}
+			defer target.Close()
+			go func() {
+				io.Copy(target, data)
+				if tc, ok := target.(*net.TCPConn); ok {
+					tc.CloseWrite()
+				}
+			}()
+			io.Copy(data, target)
+		}()
+	}
+	wg.Wait()
 }

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	gwebsocket "github.com/gorilla/websocket"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
@@ -261,6 +264,70 @@ func TestPortForward(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPortForwardWebSocketChannels speaks the channel protocol of WebSocket port-forward, which
+// no client-go helper implements any more: a data and an error channel per port, each opened
+// by the port number.
+func TestPortForwardWebSocketChannels(t *testing.T) {
+	nettest.RequireRoot(t)
+	e := newEnv(t)
+	podNS := nettest.NewNamespace(t, "pod")
+	ln, err := podNS.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "pod got "+line)
+		c.Close()
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	e.pods.sandboxes["default/web"] = server.SandboxRef{NetNSPath: podNS.Path}
+	cert, err := tls.X509KeyPair(e.cfg.CertData, e.cfg.KeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := gwebsocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: e.ca.Pool(), Certificates: []tls.Certificate{cert}}, Subprotocols: []string{"v4.channel.k8s.io"}}
+	ws, _, err := d.Dial(strings.Replace(e.srv.URL, "https", "wss", 1)+fmt.Sprintf("/portForward/default/web?port=%d", port), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	read := func() []byte {
+		t.Helper()
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	want := []byte{byte(port), byte(port >> 8)}
+	for ch := range 2 {
+		if b := read(); len(b) != 3 || b[0] != byte(ch) || !bytes.Equal(b[1:], want) {
+			t.Fatalf("channel %d opened with %v, want the port %v", ch, b, want)
+		}
+	}
+	if err := ws.WriteMessage(gwebsocket.BinaryMessage, append([]byte{0}, "hello\n"...)); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for !bytes.HasSuffix(got, []byte("\n")) {
+		b := read()
+		if b[0] != 0 {
+			t.Fatalf("message on channel %d: %q", b[0], b[1:])
+		}
+		got = append(got, b[1:]...)
+	}
+	if string(got) != "pod got hello\n" {
+		t.Fatalf("read %q", got)
 	}
 }
 
