@@ -1,13 +1,17 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -321,7 +325,7 @@ func (s *Server) wsExecStreams(w http.ResponseWriter, r *http.Request, opts exec
 	}
 	conn := wsstream.NewConn(protocols)
 	conn.SetIdleTimeout(s.cfg.StreamIdleTimeout)
-	proto, ch, err := conn.Open(w, r)
+	proto, ch, err := conn.Open(&closeNotifier{ResponseWriter: w, onClose: cancel}, r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -340,3 +344,41 @@ func (s *Server) wsExecStreams(w http.ResponseWriter, r *http.Request, opts exec
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// closeNotifier hands the WebSocket library a connection that reports when reading it fails:
+// the client went away, and a process it started must not outlive it (wsstream says nothing).
+type closeNotifier struct {
+	http.ResponseWriter
+	onClose func()
+}
+
+func (c *closeNotifier) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(c.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	nc := &notifyingConn{Conn: conn, onClose: c.onClose}
+	// Bytes the server already buffered come first, then the wrapped connection.
+	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	r := bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc))
+	return nc, bufio.NewReadWriter(r, rw.Writer), nil
+}
+
+type notifyingConn struct {
+	net.Conn
+	onClose func()
+	once    sync.Once
+}
+
+func (c *notifyingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.once.Do(c.onClose)
+	}
+	return n, err
+}
+
+func (c *notifyingConn) Close() error {
+	c.once.Do(c.onClose)
+	return c.Conn.Close()
+}

@@ -57,6 +57,8 @@ func (p *fakePods) Sandbox(ns, pod string) (server.SandboxRef, error) {
 type recordingRuntime struct {
 	*fake.Runtime
 	sizes chan runtime.TerminalSize
+	// ended gets each exec's error once the runtime returns.
+	ended chan error
 }
 
 func (r *recordingRuntime) Exec(ctx context.Context, id string, req *runtime.ExecRequest) (int, error) {
@@ -67,7 +69,12 @@ func (r *recordingRuntime) Exec(ctx context.Context, id string, req *runtime.Exe
 			}
 		}()
 	}
-	return r.Runtime.Exec(ctx, id, req)
+	code, err := r.Runtime.Exec(ctx, id, req)
+	select {
+	case r.ended <- err:
+	default:
+	}
+	return code, err
 }
 
 type env struct {
@@ -103,7 +110,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	rt := &recordingRuntime{Runtime: fake.New(dir, nil), sizes: make(chan runtime.TerminalSize, 16)}
+	rt := &recordingRuntime{Runtime: fake.New(dir, nil), sizes: make(chan runtime.TerminalSize, 16), ended: make(chan error, 16)}
 	ctx := t.Context()
 	sb, err := rt.RunPodSandbox(ctx, &runtime.SandboxConfig{Name: "web", Namespace: "default", UID: "uid-1"})
 	if err != nil {

@@ -161,6 +161,37 @@ func TestExecTTYResize(t *testing.T) {
 	}
 }
 
+// TestExecEndsWithTheClient: a process that neither reads nor writes must not outlive the client
+// that started it.
+func TestExecEndsWithTheClient(t *testing.T) {
+	e := newEnv(t)
+	for _, kind := range []executorKind{viaSPDY, viaWebSocket} {
+		t.Run(string(kind), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(e.ctx)
+			done := make(chan error, 1)
+			go func() {
+				done <- e.executor(t, kind, execPath("stdout=true", "sleep", "3600")).StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: io.Discard})
+			}()
+			time.Sleep(300 * time.Millisecond)
+			select {
+			case err := <-e.rt.ended:
+				t.Fatalf("exec ended early: %v", err)
+			default:
+			}
+			cancel()
+			<-done
+			select {
+			case err := <-e.rt.ended:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("exec ended with %v, want it cancelled", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the process outlived its client")
+			}
+		})
+	}
+}
+
 func TestExecErrors(t *testing.T) {
 	e := newEnv(t)
 	for _, tc := range []struct {
