@@ -368,3 +368,79 @@ func TestRotator(t *testing.T) {
 type reopenFunc func(id string) error
 
 func (f reopenFunc) ReopenContainerLog(_ context.Context, id string) error { return f(id) }
+
+// TestServe runs the real listener path: TLS from the configured certificate, /healthz for
+// anyone, the API for the allowed user, and a clean stop when the context ends.
+func TestServe(t *testing.T) {
+	ca, err := pki.NewCA("serve-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, err := issue(t, ca, pki.CertSpec{CommonName: "node", IPs: []net.IP{net.ParseIP("127.0.0.1")}, Usage: pki.ServerAuth}).TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "0.log")
+	writeLog(t, path, runtime.LogLine{Time: time.Now(), Stream: "stdout", Content: []byte("served")})
+	pods := &fakePods{containers: map[string]server.ContainerRef{"ns/p/c": {LogPath: path}}}
+	s := server.New(server.Config{Pods: pods, ClientCA: ca.Pool(), ServingCert: serving, AllowedUsers: []string{"someone-else", "apiserver"}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+	base := "https://" + ln.Addr().String()
+	get := func(c *http.Client, path string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(httpClient(t, ca, nil), "/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("healthz: %d %q", code, body)
+	}
+	allowed := httpClient(t, ca, issue(t, ca, pki.CertSpec{CommonName: "apiserver", Usage: pki.ClientAuth}))
+	if code, body := get(allowed, "/containerLogs/ns/p/c"); code != 200 || body != "served\n" {
+		t.Fatalf("logs: %d %q", code, body)
+	}
+	// AllowedUsers replaces the default: the usual name is not let in.
+	def := httpClient(t, ca, issue(t, ca, pki.CertSpec{CommonName: server.DefaultAllowedUser, Usage: pki.ClientAuth}))
+	if code, _ := get(def, "/containerLogs/ns/p/c"); code != 403 {
+		t.Fatalf("default user with AllowedUsers set: %d", code)
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+}
+
+func TestLogsWithoutARunningContainer(t *testing.T) {
+	e := newEnv(t)
+	path := filepath.Join(e.dir, "done.log")
+	writeLog(t, path, runtime.LogLine{Time: time.Now(), Stream: "stdout", Content: []byte("done")},
+		runtime.LogLine{Time: time.Now(), Stream: "stdout", Partial: true, Content: []byte("no newline")})
+	e.pods.containers["default/done/app"] = server.ContainerRef{LogPath: path}
+	e.pods.containers["default/waiting/app"] = server.ContainerRef{}
+	e.pods.containers["default/nolog/app"] = server.ContainerRef{ID: e.running, LogPath: filepath.Join(e.dir, "absent.log")}
+	// Following a container that runs no more returns what there is, the unfinished line as is.
+	if code, body := e.get("/containerLogs/default/done/app?follow=true"); code != 200 || body != "done\nno newline" {
+		t.Fatalf("follow of an ended container: %d %q", code, body)
+	}
+	if code, body := e.get("/containerLogs/default/waiting/app"); code != 400 || !strings.Contains(body, "waiting to start") {
+		t.Fatalf("no attempt yet: %d %s", code, body)
+	}
+	if code, body := e.get("/containerLogs/default/nolog/app"); code != 400 || !strings.Contains(body, "no log yet") {
+		t.Fatalf("no log file: %d %s", code, body)
+	}
+}
