@@ -149,17 +149,27 @@ func (s *Server) forward(conn httpstream.Connection, p *streamPair, netnsPath, p
 	defer conn.RemoveStreams(p.data.stream, p.errs.stream)
 	<-p.data.replySent
 	<-p.errs.replySent
-	defer p.errs.stream.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	target, err := DialInNetNS(ctx, netnsPath, p.port)
 	cancel()
 	if err != nil {
 		msg := fmt.Sprintf("error forwarding port %d to pod %s: %v", p.port, pod, err)
 		io.WriteString(p.errs.stream, msg)
+		p.errs.stream.Close()
 		p.data.stream.Reset()
 		return
 	}
 	defer target.Close()
+	// A connection closed under us must not leave the pod side open (and this goroutine with it).
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-conn.CloseChan():
+			target.Close()
+		case <-stop:
+		}
+	}()
 	done := make(chan struct{})
 	go func() {
 		io.Copy(target, p.data.stream)
@@ -172,9 +182,14 @@ func (s *Server) forward(conn httpstream.Connection, p *streamPair, netnsPath, p
 		s.log.Debug("port-forward copy", "pod", pod, "port", p.port, "err", err)
 	}
 	p.data.stream.Close()
+	// kubectl waits for the error stream's end before it lets go of its local connection: end it
+	// now, or a keep-alive client would hold both sides open.
+	p.errs.stream.Close()
 	select {
 	case <-done:
 	case <-conn.CloseChan():
+	case <-time.After(s.cfg.StreamCreationTimeout):
+		p.data.stream.Reset()
 	}
 }
 

@@ -235,6 +235,24 @@ func TestPortForward(t *testing.T) {
 	}))
 	t.Cleanup(func() { ln.Close() })
 	_, podPort, _ := net.SplitHostPort(ln.Addr().String())
+	// A server that answers one line and hangs up, whatever the client does.
+	oneShot, err := podNS.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { oneShot.Close() })
+	go func() {
+		for {
+			c, err := oneShot.Accept()
+			if err != nil {
+				return
+			}
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, "pod got "+line)
+			c.Close()
+		}
+	}()
+	_, oneShotPort, _ := net.SplitHostPort(oneShot.Addr().String())
 	e.pods.sandboxes["default/web"] = server.SandboxRef{PodUID: "uid-1", NetNSPath: podNS.Path}
 
 	// The same port on the host's loopback must not be what answers.
@@ -256,13 +274,13 @@ func TestPortForward(t *testing.T) {
 					if derr != nil {
 						t.Fatal(derr)
 					}
-					pf, err = portforward.NewOnAddresses(spdy.NewDialer(up, &http.Client{Transport: rt}, "POST", u), []string{"127.0.0.1"}, []string{"0:" + podPort}, stop, ready, io.Discard, io.Discard)
+					pf, err = portforward.NewOnAddresses(spdy.NewDialer(up, &http.Client{Transport: rt}, "POST", u), []string{"127.0.0.1"}, []string{"0:" + podPort, "0:" + oneShotPort}, stop, ready, io.Discard, io.Discard)
 				} else {
 					d, derr := portforward.NewSPDYOverWebsocketDialer(u, e.cfg)
 					if derr != nil {
 						t.Fatal(derr)
 					}
-					pf, err = portforward.NewOnAddresses(d, []string{"127.0.0.1"}, []string{"0:" + podPort}, stop, ready, io.Discard, io.Discard)
+					pf, err = portforward.NewOnAddresses(d, []string{"127.0.0.1"}, []string{"0:" + podPort, "0:" + oneShotPort}, stop, ready, io.Discard, io.Discard)
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -293,6 +311,19 @@ func TestPortForward(t *testing.T) {
 				if string(b) != "hello from inside the pod" {
 					t.Fatalf("request %d: %q", i, b)
 				}
+			}
+			// The pod hangs up while the client still holds its side open: the client must see
+			// the end, not wait for its own close.
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[1].Local))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io.WriteString(c, "ping\n")
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, err := io.ReadAll(c)
+			if err != nil || string(b) != "pod got ping\n" {
+				t.Fatalf("one-shot exchange: %q, %v", b, err)
 			}
 		})
 	}
