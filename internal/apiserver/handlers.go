@@ -641,20 +641,27 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, ep *endpoi
 	return s.respond(w, r, ep, http.StatusCreated, out)
 }
 
-func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ep *endpoint, info *requestInfo, sub string) error {
+// decodeUpdate reads what every PUT carries: UpdateOptions, the object, and the write options
+// they imply for subresource sub.
+func (s *Server) decodeUpdate(w http.ResponseWriter, r *http.Request, ep *endpoint, sub string) (runtime.Object, writeOptions, error) {
 	var opts metav1.UpdateOptions
 	if err := decodeParams(r.URL.Query(), &opts); err != nil {
-		return err
+		return nil, writeOptions{}, err
 	}
 	obj, err := s.decodeBody(w, r, ep, opts.FieldValidation)
 	if err != nil {
-		return err
+		return nil, writeOptions{}, err
 	}
 	wo, err := s.writeOptions(r, opts.DryRun, opts.FieldManager)
+	wo.subresource = sub
+	return obj, wo, err
+}
+
+func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, ep *endpoint, info *requestInfo, sub string) error {
+	obj, wo, err := s.decodeUpdate(w, r, ep, sub)
 	if err != nil {
 		return err
 	}
-	wo.subresource = sub
 	out, created, err := s.update(r.Context(), ep, info.Namespace, info.Name, func(runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
 	}, ep.res.AllowCreateOnUpdate && sub == "", wo)
@@ -1031,19 +1038,10 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, ep *endp
 // handleFinalize updates a namespace's spec.finalizers (namespaces/finalize), which the namespace
 // controller clears once the namespace is empty.
 func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, ep *endpoint, info *requestInfo) error {
-	var opts metav1.UpdateOptions
-	if err := decodeParams(r.URL.Query(), &opts); err != nil {
-		return err
-	}
-	obj, err := s.decodeBody(w, r, ep, opts.FieldValidation)
+	obj, wo, err := s.decodeUpdate(w, r, ep, "finalize")
 	if err != nil {
 		return err
 	}
-	wo, err := s.writeOptions(r, opts.DryRun, opts.FieldManager)
-	if err != nil {
-		return err
-	}
-	wo.subresource = "finalize"
 	want := obj.(*corev1.Namespace).Spec.Finalizers
 	out, _, err := s.update(r.Context(), ep, "", info.Name, func(cur runtime.Object) (runtime.Object, error) {
 		if cur == nil {

@@ -105,7 +105,7 @@ func (s *Server) prepareCreate(ctx context.Context, ep *endpoint, namespace stri
 	}
 	// Status is reset before defaulting so that status defaults (a claim's phase Pending) apply to
 	// the stored object, as upstream's do when the object is read back through its defaulting codec.
-	if ep.res.Status {
+	if ep.res.Status && !ep.res.KeepStatusOnCreate {
 		if st, ok := statusField(obj); ok {
 			st.Set(reflect.Zero(st.Type()))
 		}

@@ -157,3 +157,26 @@ func TestObjectMetaSemantics(t *testing.T) {
 		wantStatus(t, err, 400, metav1.StatusReasonBadRequest)
 	})
 }
+
+// A node agent registers its Node with status filled in; upstream keeps it (other resources' status
+// is cleared on create).
+func TestNodeStatusKeptOnCreate(t *testing.T) {
+	e := newEnv(t)
+	name := "status-on-create-" + e.ns
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	n.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.9"}}
+	got, err := e.cs.CoreV1().Nodes().Create(e.ctx, n, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() { e.cs.CoreV1().Nodes().Delete(e.ctx, name, metav1.DeleteOptions{}) })
+	if len(got.Status.Addresses) != 1 || got.Status.Addresses[0].Address != "198.18.0.9" {
+		t.Fatalf("node status on create: %+v", got.Status)
+	}
+	cm := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "status-cleared"},
+		Spec:   corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+		Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: "198.18.0.10"}}}}}
+	svc, err := e.cs.CoreV1().Services(e.ns).Create(e.ctx, cm, metav1.CreateOptions{})
+	must(t, err)
+	if len(svc.Status.LoadBalancer.Ingress) != 0 {
+		t.Fatalf("service status kept on create: %+v", svc.Status)
+	}
+}

@@ -101,6 +101,9 @@ type Resource struct {
 
 	// Status says the resource has a status subresource.
 	Status bool
+	// KeepStatusOnCreate keeps the status a client sends on create instead of clearing it (Nodes:
+	// an agent registers its Node with its status filled in, as upstream allows).
+	KeepStatusOnCreate bool
 	// Scale is non-nil when the resource has a scale subresource.
 	Scale *ScaleAccess
 

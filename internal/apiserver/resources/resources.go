@@ -207,6 +207,8 @@ func wire(r *registry.Resource, opts Options) {
 	case schema.GroupResource{Resource: "namespaces"}:
 		r.NameValidation = apivalidation.NameIsDNSLabel
 		r.Verbs = []string{"create", "delete", "get", "list", "patch", "update", "watch"}
+	case schema.GroupResource{Resource: "nodes"}:
+		r.KeepStatusOnCreate = true
 	case schema.GroupResource{Resource: "services"}:
 		r.NameValidation = apivalidation.NameIsDNS1035Label
 		r.Verbs = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}

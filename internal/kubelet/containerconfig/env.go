@@ -2,6 +2,7 @@ package containerconfig
 
 import (
 	"fmt"
+	"github.com/skiff-dev/skiff/internal/kubelet/downward"
 	"maps"
 	"slices"
 	"strings"
@@ -192,7 +193,6 @@ func makeEnv(in *Input) ([]kv, []Warning, error) {
 		v, ok := service[name]
 		return v, ok
 	}
-	var limitsPod *v1.Pod // built once, only if resourceFieldRef is used
 	for _, e := range c.Env {
 		if e.ValueFrom == nil {
 			own.set(e.Name, expansion.Expand(e.Value, mapping))
@@ -237,16 +237,13 @@ func makeEnv(in *Input) ([]kv, []Warning, error) {
 			}
 			own.set(e.Name, string(v))
 		case vf.FieldRef != nil:
-			v, err := podFieldValue(vf.FieldRef.FieldPath, pod, in.PodIPs, in.HostIPs)
+			v, err := downward.FieldValue(pod, vf.FieldRef, in.PodIPs, in.HostIPs)
 			if err != nil {
 				return nil, nil, err
 			}
 			own.set(e.Name, v)
 		case vf.ResourceFieldRef != nil:
-			if limitsPod == nil {
-				limitsPod = withDefaultLimits(pod, in.NodeAllocatable)
-			}
-			v, err := resourceFieldValue(vf.ResourceFieldRef, limitsPod, c.Name)
+			v, err := downward.ResourceValue(pod, vf.ResourceFieldRef, c.Name, in.NodeAllocatable)
 			if err != nil {
 				return nil, nil, err
 			}

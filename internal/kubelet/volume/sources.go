@@ -3,6 +3,7 @@ package volume
 import (
 	"context"
 	"fmt"
+	"github.com/skiff-dev/skiff/internal/kubelet/downward"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -155,9 +156,9 @@ func downwardAPIPayload(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, d
 		)
 		switch {
 		case it.FieldRef != nil:
-			v, err = FieldValue(pod, it.FieldRef)
+			v, err = downward.FieldValue(pod, it.FieldRef, nil, nil)
 		case it.ResourceFieldRef != nil:
-			v, err = ResourceValue(pod, it.ResourceFieldRef, allocatable)
+			v, err = downward.ResourceValue(pod, it.ResourceFieldRef, "", allocatable)
 		default:
 			err = fmt.Errorf("item %q has neither fieldRef nor resourceFieldRef", it.Path)
 		}

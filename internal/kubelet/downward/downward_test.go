@@ -1,4 +1,4 @@
-package volume
+package downward
 
 import (
 	"strings"
@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestFieldValue(t *testing.T) {
@@ -32,7 +34,7 @@ func TestFieldValue(t *testing.T) {
 		{path: "status.hostIP", want: "192.168.1.2"},
 		{path: "spec.containers", err: "unsupported fieldPath"},
 	} {
-		got, err := FieldValue(pod, &corev1.ObjectFieldSelector{FieldPath: tt.path})
+		got, err := FieldValue(pod, &corev1.ObjectFieldSelector{FieldPath: tt.path}, nil, nil)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s: err = %v, want %q", tt.path, err, tt.err)
@@ -71,14 +73,14 @@ func TestResourceValue(t *testing.T) {
 		{container: "unlimited", res: "requests.cpu", want: "0"},
 		{container: "init", res: "limits.memory", divisor: "1Mi", want: "1024"},
 		{container: "", res: "limits.cpu", err: "needs a containerName"},
-		{container: "nope", res: "limits.cpu", err: `container "nope" not found`},
-		{container: "limited", res: "cpu", err: "unsupported resource"},
+		{container: "nope", res: "limits.cpu", err: "container nope not found"},
+		{container: "limited", res: "cpu", err: "unsupported container resource"},
 	} {
 		ref := &corev1.ResourceFieldSelector{ContainerName: tt.container, Resource: tt.res}
 		if tt.divisor != "" {
 			ref.Divisor = resource.MustParse(tt.divisor)
 		}
-		got, err := ResourceValue(pod, ref, testAllocatable)
+		got, err := ResourceValue(pod, ref, "", testAllocatable)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Errorf("%s/%s: err = %v, want %q", tt.container, tt.res, err, tt.err)
@@ -88,5 +90,31 @@ func TestResourceValue(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("%s/%s/%s = %q, %v; want %q", tt.container, tt.res, tt.divisor, got, err, tt.want)
 		}
+	}
+}
+
+var testAllocatable = corev1.ResourceList{
+	corev1.ResourceCPU:    resource.MustParse("4"),
+	corev1.ResourceMemory: resource.MustParse("8Gi"),
+}
+
+func testPod(uid string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns1", UID: types.UID(uid),
+			Labels: map[string]string{"app": "web", "tier": "front"}},
+		Spec: corev1.PodSpec{
+			NodeName: "node-a", ServiceAccountName: "sa1",
+			Containers: []corev1.Container{{Name: "c1"}},
+		},
+	}
+}
+
+// Caller-supplied addresses win over the pod's status, which may not be written yet.
+func TestFieldValueCallerIPs(t *testing.T) {
+	pod := testPod("uid-2")
+	pod.Status.PodIP = "10.0.0.5"
+	got, err := FieldValue(pod, &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}, []string{"10.0.0.9"}, nil)
+	if err != nil || got != "10.0.0.9" {
+		t.Fatalf("status.podIP with caller IPs: %q %v", got, err)
 	}
 }
