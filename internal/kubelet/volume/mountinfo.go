@@ -21,8 +21,13 @@ type mountEntry struct {
 	SuperOptions string
 }
 
-// mountInfoPath is a variable so that parsing can be tested on fixed input.
-var mountInfoPath = "/proc/self/mountinfo"
+// mountInfoPath is a variable so that parsing can be tested on fixed input. It is the calling
+// thread's view, not /proc/self's: /proc/self is the main thread, and runc's libcontainer
+// leaves whichever thread ran its "mount source" goroutine (it locks the thread, joins the
+// container's mount namespace and exits without unlocking) in the container's namespace; when
+// that thread is the main one, the runtime cannot kill it, so /proc/self/mountinfo shows a
+// container's mounts from then on while mount(2) from every other thread acts on the host's.
+var mountInfoPath = "/proc/thread-self/mountinfo"
 
 func readMounts() ([]mountEntry, error) {
 	f, err := os.Open(mountInfoPath)

@@ -103,7 +103,7 @@ func Remaining(t testing.TB) []string {
 			left = append(left, "netns "+e.Name())
 		}
 	}
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := os.ReadFile("/proc/thread-self/mountinfo") // /proc/self may be wedged in a container's namespace (see volume)
 	if err != nil {
 		t.Fatalf("nettest: %v", err)
 	}
