@@ -1,6 +1,8 @@
 package kubelet
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,8 +34,17 @@ type Config struct {
 	// NetNS is the node's network namespace path; empty means the process's own. Tests run
 	// each node in a namespace of its own.
 	NetNS string
-	// KubeletPort is advertised in the Node's daemonEndpoints (the kubelet API server's port).
+	// KubeletPort is the port of the node agent's HTTPS API, advertised in the Node's
+	// daemonEndpoints (default 10250).
 	KubeletPort int32
+	// ServingCert, when set, turns the node agent's HTTPS API (logs, exec, attach,
+	// port-forward) on; ClientCA verifies callers and APIAllowedUsers (default: the API server's
+	// kubelet client) says who may call. APIListener replaces NodeIP:KubeletPort (tests use
+	// port 0; the Node then advertises the port it got).
+	ServingCert     *tls.Certificate
+	ClientCA        *x509.CertPool
+	APIAllowedUsers []string
+	APIListener     net.Listener
 
 	RegistryMirrors    map[string][]string
 	InsecureRegistries []string

@@ -72,6 +72,7 @@ type Kubelet struct {
 	pulls       *backoff // key "<uid>/<image>"
 	logsDir     string
 	closers     []func() error
+	apiListener net.Listener
 
 	lister corelisters.PodLister
 	synced cache.InformerSynced
@@ -159,7 +160,7 @@ func (k *Kubelet) Runtime() runtime.Runtime { return k.rt }
 func (k *Kubelet) NodeName() string { return k.cfg.NodeName }
 
 // Container finds the runtime's current (or, with previous, the one before) instance of a pod's
-// container: its ID and log path serve logs, exec and attach. It wraps runtime.ErrNotFound.
+// container. It wraps runtime.ErrNotFound. (The kubelet API server asks through apiPods.)
 func (k *Kubelet) Container(ctx context.Context, namespace, pod, container string, previous bool) (*runtime.ContainerStatus, error) {
 	if k.lister == nil {
 		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, runtime.ErrNotFound)
@@ -201,6 +202,14 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.net.Setup(); err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
+	if err := k.listenAPI(); err != nil {
+		return err
+	}
+	defer func() {
+		if k.apiListener != nil {
+			k.apiListener.Close() // Serve closes it too; this covers an early return
+		}
+	}()
 	registered := make(chan struct{})
 	nodeErr := make(chan error, 1)
 	go func() { nodeErr <- k.node.Run(ctx, registered) }()
@@ -237,6 +246,10 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	}
 	k.log.Info("node agent running", "cgroupRoot", k.cfg.CgroupRoot, "podCIDR", k.cfg.PodCIDR, "bridge", k.cfg.BridgeName)
 	go k.probeLoop(ctx)
+	go k.rotateLogs(ctx)
+	apiDone := make(chan struct{})
+	go func() { defer close(apiDone); k.serveAPI(ctx) }()
+	defer func() { <-apiDone }()
 	k.housekeeping(ctx)
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()

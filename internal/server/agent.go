@@ -46,6 +46,26 @@ func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*k
 	if err != nil {
 		return nil, err
 	}
+	if ac.ServingCert == nil {
+		// The node agent's API: the API server verifies it against the cluster CA when it
+		// proxies logs, exec and port-forward.
+		hostname, _ := os.Hostname()
+		serving, err := bundle.CA.Issue(pki.CertSpec{CommonName: "system:node:" + ac.NodeName,
+			Organizations: []string{NodeGroup}, Usage: pki.ServerAuth,
+			DNSNames: []string{ac.NodeName, strings.ToLower(hostname), "localhost"},
+			IPs:      []net.IP{ac.NodeIP, net.ParseIP("127.0.0.1")}})
+		if err != nil {
+			return nil, err
+		}
+		cert, err := serving.TLSCertificate()
+		if err != nil {
+			return nil, err
+		}
+		ac.ServingCert = &cert
+	}
+	if ac.ClientCA == nil {
+		ac.ClientCA = bundle.CAPool
+	}
 	rc := &rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-kubelet/" + ac.NodeName,
 		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
 	client, err := kubernetes.NewForConfig(rc)

@@ -72,10 +72,14 @@ func startCluster(t *testing.T) *cluster {
 			t.Fatalf("import %s: %v", name, err)
 		}
 	}
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := testserver.Start(t, testserver.Options{Mutate: func(cfg *server.Config) {
 		cfg.DisableAgent = false
-		cfg.Agent = kubelet.Config{NodeName: c.node, DataDir: dir, CgroupRoot: c.cgroupRoot,
-			PodCIDR: "198.19.0.0/24", NetNS: ns.Path}
+		cfg.Agent = kubelet.Config{NodeName: c.node, NodeIP: net.ParseIP("127.0.0.1"), DataDir: dir,
+			CgroupRoot: c.cgroupRoot, PodCIDR: "198.19.0.0/24", NetNS: ns.Path, APIListener: apiLn}
 	}})
 	if s.Agent == nil {
 		t.Fatal("the server did not start its node agent")
@@ -111,7 +115,7 @@ func (c *cluster) deleteAll(t *testing.T) {
 // the pod uid (of every pod when uid is "").
 func (c *cluster) checkNothingLeft(t *testing.T, uid string) {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	f, err := os.Open("/proc/thread-self/mountinfo") // see volume.mountInfoPath
 	if err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -292,6 +296,11 @@ func TestPods(t *testing.T) {
 		if code != 200 || strings.TrimSpace(body) != "web" {
 			t.Errorf("GET /hostname = %d %q, want the pod name", code, body)
 		}
+		// Logs through the API server, which proxies to the node agent's API.
+		logs, err := c.client.CoreV1().Pods(ns).GetLogs("web", &v1.PodLogOptions{Container: "app"}).DoRaw(context.Background())
+		if err != nil || !strings.Contains(string(logs), "listening on") {
+			t.Errorf("logs: %q %v", logs, err)
+		}
 		ev := events(t, c, ns, "web")
 		for _, want := range []string{"Normal Pulled Container image", "Normal Created Created container: app", "Normal Started Started container app"} {
 			if !strings.Contains(ev, want) {
@@ -445,6 +454,7 @@ func TestPods(t *testing.T) {
 				break
 			}
 			if time.Since(start) > time.Duration(grace)*time.Second+5*time.Second {
+				t.Errorf("holders of the pod's mounts:\n%s", mountHolders(string(p.UID)))
 				t.Fatalf("pod still there %v after delete", time.Since(start))
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -460,4 +470,34 @@ func TestPods(t *testing.T) {
 			t.Errorf("pod dir left: %v", err)
 		}
 	})
+}
+
+// mountHolders names the processes whose mount namespace still has a mount of the pod: what
+// keeps its volumes busy when a teardown fails.
+func mountHolders(uid string) string {
+	var b strings.Builder
+	self, _ := os.Readlink("/proc/self/ns/mnt")
+	one, _ := os.Readlink("/proc/1/ns/mnt")
+	mi, _ := os.ReadFile("/proc/thread-self/mountinfo")
+	fmt.Fprintf(&b, "self ns %s, pid 1 ns %s, self sees the pod: %v, self pid %d\n", self, one, strings.Contains(string(mi), uid), os.Getpid())
+	seen := map[string]bool{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		mi, err := os.ReadFile(filepath.Join("/proc", e.Name(), "mountinfo"))
+		if err != nil || !strings.Contains(string(mi), uid) {
+			continue
+		}
+		ns, _ := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "mnt"))
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if !seen[ns] {
+			seen[ns] = true
+			fmt.Fprintf(&b, "pid %s %s %q\n", e.Name(), ns, strings.ReplaceAll(string(cmd), "\x00", " "))
+			for _, l := range strings.Split(string(mi), "\n") {
+				if strings.Contains(l, uid) {
+					fmt.Fprintf(&b, "  %s\n", l)
+				}
+			}
+		}
+	}
+	return b.String()
 }
