@@ -20,6 +20,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
@@ -40,6 +43,7 @@ type cluster struct {
 	http       *http.Client
 	images     *testimages.Set
 	agent      *kubelet.Kubelet
+	config     *rest.Config
 }
 
 func randHex(n int) string {
@@ -84,7 +88,7 @@ func startCluster(t *testing.T) *cluster {
 	if s.Agent == nil {
 		t.Fatal("the server did not start its node agent")
 	}
-	c.client, c.agent = s.Client, s.Agent
+	c.client, c.agent, c.config = s.Client, s.Agent, s.Config
 	c.http = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext, DisableKeepAlives: true}}
 	// Pods go before the server does, so that the agent cleans up after them.
 	t.Cleanup(func() { c.deleteAll(t) })
@@ -407,6 +411,55 @@ func TestPods(t *testing.T) {
 			if !strings.Contains(ev, want) {
 				t.Errorf("no event %q in\n%s", want, ev)
 			}
+		}
+	})
+
+	t.Run("ReadinessAndExec", func(t *testing.T) {
+		ns := c.namespace(t, "ready")
+		app := c.testserver("app")
+		app.ReadinessProbe = &v1.Probe{
+			ProbeHandler:  v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"testserver", "fetch", "http://127.0.0.1:8080/readyz"}}},
+			PeriodSeconds: 1, FailureThreshold: 1, TimeoutSeconds: 5,
+		}
+		c.create(t, ns, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "ready"}, Spec: v1.PodSpec{Containers: []v1.Container{app}}})
+		p := c.wait(t, ns, "ready", "Ready", 60*time.Second, isReady)
+		base := "http://" + net.JoinHostPort(p.Status.PodIP, "8080")
+		resp, err := c.do(t, http.MethodPost, base+"/fail?probe=readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		p = c.wait(t, ns, "ready", "unready", 30*time.Second, func(p *v1.Pod) bool { return !isReady(p) })
+		for _, cd := range p.Status.Conditions {
+			if cd.Type == v1.PodReady && (cd.Reason != "ContainersNotReady" || cd.Message != "containers with unready status: [app]") {
+				t.Errorf("Ready condition %+v", cd)
+			}
+		}
+		if p.Status.Phase != v1.PodRunning || p.Status.ContainerStatuses[0].RestartCount != 0 {
+			t.Errorf("an unready container must keep running: %+v", p.Status.ContainerStatuses[0])
+		}
+		resp, err = c.do(t, http.MethodPost, base+"/recover?probe=readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c.wait(t, ns, "ready", "Ready again", 30*time.Second, isReady)
+
+		// exec through the API server and the node agent's API, as kubectl exec does.
+		req := c.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("ready").SubResource("exec").
+			VersionedParams(&v1.PodExecOptions{Container: "app", Command: []string{"testserver", "hostname"}, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		exec, err := remotecommand.NewSPDYExecutor(c.config, "POST", req.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr strings.Builder
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+			t.Fatalf("exec: %v (stderr %q)", err, stderr.String())
+		}
+		if strings.TrimSpace(stdout.String()) != "ready" {
+			t.Errorf("exec hostname = %q", stdout.String())
 		}
 	})
 
