@@ -87,8 +87,8 @@ func (a apiPods) Sandbox(namespace, pod string) (server.SandboxRef, error) {
 	return server.SandboxRef{PodUID: string(p.UID), NetNSPath: pr.sandbox.NetNSPath}, nil
 }
 
-// listenAPI opens the kubelet API's listener (before the Node is registered, so the Node
-// advertises the port it really got).
+// listenAPI opens the kubelet API's listener in New, so that the Node advertises the port it
+// really got.
 func (k *Kubelet) listenAPI() error {
 	if k.cfg.ServingCert == nil {
 		return nil
@@ -104,12 +104,10 @@ func (k *Kubelet) listenAPI() error {
 	if _, p, err := net.SplitHostPort(ln.Addr().String()); err == nil {
 		if n, err := strconv.Atoi(p); err == nil {
 			k.cfg.KubeletPort = int32(n)
-			if mn, ok := k.node.(*minimalNode); ok {
-				mn.port = int32(n)
-			}
 		}
 	}
 	k.apiListener = ln
+	k.closers = append(k.closers, func() error { ln.Close(); return nil }) // Serve closes it too
 	return nil
 }
 

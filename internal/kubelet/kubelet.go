@@ -136,10 +136,14 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 	}
 	k.volumes = vm
 	k.prober = prober.NewManager(prober.Config{Exec: execer{k.rt}, Statuses: k})
+	// The API's port is known (and advertised) before the Node is registered.
+	if err := k.listenAPI(); err != nil {
+		k.close()
+		return nil, err
+	}
 	k.node = cfg.Node
 	if k.node == nil {
-		k.node = &minimalNode{client: client, name: cfg.NodeName, ip: cfg.NodeIP, podCIDR: cfg.PodCIDR,
-			port: cfg.KubeletPort, log: k.log}
+		k.node = newMinimalNode(client, cfg.NodeName, cfg.NodeIP, cfg.PodCIDR, k.cfg.KubeletPort, k.log)
 	}
 	k.broadcaster = record.NewBroadcaster()
 	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
@@ -202,19 +206,10 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.net.Setup(); err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
-	if err := k.listenAPI(); err != nil {
-		return err
-	}
-	defer func() {
-		if k.apiListener != nil {
-			k.apiListener.Close() // Serve closes it too; this covers an early return
-		}
-	}()
-	registered := make(chan struct{})
 	nodeErr := make(chan error, 1)
-	go func() { nodeErr <- k.node.Run(ctx, registered) }()
+	go func() { nodeErr <- k.node.Run(ctx) }()
 	select {
-	case <-registered:
+	case <-k.node.Registered():
 	case err := <-nodeErr:
 		return fmt.Errorf("node registration: %w", err)
 	case <-ctx.Done():

@@ -15,11 +15,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// NodeReporter keeps the Node object of this agent: registration, status and heartbeats. The
-// nodestatus package implements it fully; minimalNode is the stand-in until it is wired.
+// NodeReporter keeps the Node object of this agent: registration, status and heartbeats.
+// nodestatus.Agent has this shape; minimalNode is the stand-in until it is wired in.
 type NodeReporter interface {
-	// Run registers the Node, closes registered once it exists, then keeps it until ctx ends.
-	Run(ctx context.Context, registered chan<- struct{}) error
+	// Run registers the Node, then keeps it until ctx ends.
+	Run(ctx context.Context) error
+	// Registered is closed once the Node exists.
+	Registered() <-chan struct{}
 }
 
 // minimalNode registers a Ready Node with the node's address, pod CIDR and kubelet endpoint,
@@ -31,7 +33,16 @@ type minimalNode struct {
 	podCIDR string
 	port    int32
 	log     *slog.Logger
+
+	registered chan struct{}
 }
+
+func newMinimalNode(client kubernetes.Interface, name string, ip net.IP, podCIDR string, port int32, log *slog.Logger) *minimalNode {
+	return &minimalNode{client: client, name: name, ip: ip, podCIDR: podCIDR, port: port, log: log,
+		registered: make(chan struct{})}
+}
+
+func (m *minimalNode) Registered() <-chan struct{} { return m.registered }
 
 func (m *minimalNode) node() *v1.Node {
 	hostname := m.name
@@ -58,7 +69,7 @@ func (m *minimalNode) node() *v1.Node {
 	}
 }
 
-func (m *minimalNode) Run(ctx context.Context, registered chan<- struct{}) error {
+func (m *minimalNode) Run(ctx context.Context) error {
 	for {
 		err := m.sync(ctx)
 		if err == nil {
@@ -71,7 +82,7 @@ func (m *minimalNode) Run(ctx context.Context, registered chan<- struct{}) error
 		case <-time.After(2 * time.Second):
 		}
 	}
-	close(registered)
+	close(m.registered)
 	t := time.NewTicker(40 * time.Second)
 	defer t.Stop()
 	for {
