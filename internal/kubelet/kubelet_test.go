@@ -561,3 +561,33 @@ func TestForceDeletedPodIsKilled(t *testing.T) {
 		t.Errorf("pod dir left: %v", err)
 	}
 }
+
+func TestConfigErrorWaitsAndIsRecordedOnce(t *testing.T) {
+	h := newHarness(t)
+	p := testPod("cfg", v1.RestartPolicyAlways, nil, "sleep 60")
+	p.Spec.Containers[0].Env = []v1.EnvVar{{Name: "X", ValueFrom: &v1.EnvVarSource{
+		ConfigMapKeyRef: &v1.ConfigMapKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "absent"}, Key: "k"}}}}
+	w := h.create(t, p)
+	var st v1.PodStatus
+	for range 3 {
+		st = h.sync(t, w)
+	}
+	if wt := st.ContainerStatuses[0].State.Waiting; wt == nil || wt.Reason != "CreateContainerConfigError" || !strings.Contains(wt.Message, `configmap "absent" not found`) {
+		t.Fatalf("waiting %+v", st.ContainerStatuses[0].State.Waiting)
+	}
+	hasEvent(h.events, "")
+	n := 0
+	eventsMu.Lock()
+	for _, e := range seenEvents {
+		if strings.HasPrefix(e, "Warning Failed Error: configmap") {
+			n++
+		}
+	}
+	eventsMu.Unlock()
+	if n != 1 {
+		t.Errorf("the same config error was recorded %d times in three rounds", n)
+	}
+	if st.Phase != v1.PodPending {
+		t.Errorf("phase %s", st.Phase)
+	}
+}

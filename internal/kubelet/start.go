@@ -33,7 +33,9 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *v1.Pod,
 	}
 	fail := func(reason, msg string) error {
 		w.waiting[c.Name] = &v1.ContainerStateWaiting{Reason: reason, Message: msg}
-		k.containerEvent(pod, c, init, v1.EventTypeWarning, "Failed", "Error: %s", msg)
+		if w.shouldRecord("failed/"+c.Name, msg, time.Now()) {
+			k.containerEvent(pod, c, init, v1.EventTypeWarning, "Failed", "Error: %s", msg)
+		}
 		return errors.New(msg)
 	}
 	podDir := k.volumes.PodDir(pod.UID)

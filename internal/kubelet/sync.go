@@ -220,7 +220,9 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *v1.Pod, kills 
 	}
 	paths, err := k.volumes.SetUp(ctx, pod)
 	if err != nil {
-		k.podEvent(pod, v1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+		if w.shouldRecord("mount", err.Error(), time.Now()) {
+			k.podEvent(pod, v1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+		}
 		return err
 	}
 	pr, err := k.podRuntime(ctx, pod.UID)

@@ -30,7 +30,28 @@ type podWorker struct {
 	podIP      string
 	lastStatus *v1.PodStatus
 	pullErrs   map[string]pullFailure // by image
+	// repeats remembers the last repeating warning per key, so that a pod stuck on the same
+	// error (a missing ConfigMap, a failing mount) records it again only every repeatEvery.
+	repeats map[string]repeat
 	deleted    bool                   // the API object was deleted by this agent
+}
+
+type repeat struct {
+	msg string
+	at  time.Time
+}
+
+// repeatEvery is how often a warning that keeps happening is recorded again.
+const repeatEvery = 30 * time.Second
+
+// shouldRecord says whether the warning msg under key is news.
+func (w *podWorker) shouldRecord(key, msg string, now time.Time) bool {
+	r, ok := w.repeats[key]
+	if ok && r.msg == msg && now.Sub(r.at) < repeatEvery {
+		return false
+	}
+	w.repeats[key] = repeat{msg: msg, at: now}
+	return true
 }
 
 type pullFailure struct {
@@ -41,7 +62,7 @@ type pullFailure struct {
 func newPodWorker(uid types.UID, ns, name string) *podWorker {
 	return &podWorker{uid: uid, namespace: ns, name: name, trigger: make(chan struct{}, 1),
 		kills: map[string]prober.Update{}, waiting: map[string]*v1.ContainerStateWaiting{},
-		pullErrs: map[string]pullFailure{}}
+		pullErrs: map[string]pullFailure{}, repeats: map[string]repeat{}}
 }
 
 func (w *podWorker) poke() {
