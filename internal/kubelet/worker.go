@@ -33,7 +33,7 @@ type podWorker struct {
 	// repeats remembers the last repeating warning per key, so that a pod stuck on the same
 	// error (a missing ConfigMap, a failing mount) records it again only every repeatEvery.
 	repeats map[string]repeat
-	deleted    bool                   // the API object was deleted by this agent
+	deleted bool // the API object was deleted by this agent
 }
 
 type repeat struct {
