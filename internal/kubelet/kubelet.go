@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
 	"github.com/skiff-dev/skiff/internal/network"
+	"github.com/skiff-dev/skiff/internal/network/ipam"
 	"github.com/skiff-dev/skiff/internal/runtime"
 	"github.com/skiff-dev/skiff/internal/runtime/image"
 	"github.com/skiff-dev/skiff/internal/runtime/libcontainer"
@@ -347,6 +348,23 @@ func (k *Kubelet) housekeeping(ctx context.Context) {
 		known[uid] = true
 		k.log.Info("cleaning up a pod the API no longer has", "pod", sb.Namespace+"/"+sb.Name, "podUID", uid)
 		k.podGone(uid, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: sb.Labels[labelPodName], Namespace: sb.Labels[labelPodNamespace], UID: uid}})
+	}
+	// Addresses held for pods that are gone (the agent stopped between a sandbox's end and
+	// its Detach) go back to the pool.
+	if lister, ok := k.net.(interface {
+		Allocations() ([]ipam.Allocation, error)
+	}); ok {
+		allocs, err := lister.Allocations()
+		if err == nil {
+			for _, a := range allocs {
+				if known[types.UID(a.Owner)] {
+					continue
+				}
+				if err := k.net.Detach(a.Owner, ""); err != nil {
+					k.log.Warn("releasing the address of a removed pod", "podUID", a.Owner, "err", err)
+				}
+			}
+		}
 	}
 	uids, err := k.volumes.PodUIDs()
 	if err != nil {
