@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-dev/skiff/internal/kubelet/nodestatus"
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
 	"github.com/skiff-dev/skiff/internal/network"
@@ -142,12 +143,20 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		k.close()
 		return nil, err
 	}
-	k.node = cfg.Node
-	if k.node == nil {
-		k.node = newMinimalNode(client, cfg.NodeName, cfg.NodeIP, cfg.PodCIDR, k.cfg.KubeletPort, k.log)
-	}
 	k.broadcaster = record.NewBroadcaster()
 	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	k.node = cfg.Node
+	if k.node == nil {
+		agent, err := nodestatus.New(client, nodestatus.Config{
+			NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, DataDir: cfg.DataDir,
+			KubeletPort: int(k.cfg.KubeletPort), Recorder: k.recorder, Logger: cfg.Logger,
+		})
+		if err != nil {
+			k.close()
+			return nil, err
+		}
+		k.node = agent
+	}
 	return k, nil
 }
 
