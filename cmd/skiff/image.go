@@ -19,23 +19,15 @@ import (
 // agent; the store's flocks keep the two from corrupting each other while the agent runs.
 func newImageCommand() *cobra.Command {
 	var (
-		dataDir  string
-		mirrors  []string
-		insecure []string
+		dataDir string
+		reg     registryFlags
 	)
 	open := func() (*image.Store, error) {
-		cfg := image.Config{Root: filepath.Join(dataDir, "images"), InsecureRegistries: insecure}
-		for _, m := range mirrors {
-			host, url, ok := strings.Cut(m, "=")
-			if !ok {
-				return nil, fmt.Errorf("--registry-mirror %q: want HOST=URL", m)
-			}
-			if cfg.RegistryMirrors == nil {
-				cfg.RegistryMirrors = map[string][]string{}
-			}
-			cfg.RegistryMirrors[host] = append(cfg.RegistryMirrors[host], url)
+		mirrors, err := reg.mirrorMap()
+		if err != nil {
+			return nil, err
 		}
-		return image.Open(cfg)
+		return image.Open(image.Config{Root: filepath.Join(dataDir, "images"), RegistryMirrors: mirrors, InsecureRegistries: reg.insecure})
 	}
 	cmd := &cobra.Command{
 		Use:   "image",
@@ -91,8 +83,7 @@ func newImageCommand() *cobra.Command {
 		},
 	}
 	pull.Flags().StringArrayVar(&secretFiles, "auth-file", nil, "docker config JSON with registry credentials (.dockerconfigjson or .dockercfg form); repeatable")
-	pull.Flags().StringArrayVar(&mirrors, "registry-mirror", nil, "HOST=URL: try URL before registry HOST (e.g. docker.io=http://127.0.0.1:5000); repeatable")
-	pull.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "registry host to reach over plain HTTP or unverified TLS; repeatable")
+	reg.add(pull.Flags())
 
 	rm := &cobra.Command{
 		Use:     "rm IMAGE...",

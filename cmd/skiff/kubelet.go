@@ -20,6 +20,7 @@ import (
 func newKubeletCommand() *cobra.Command {
 	var cfg kubelet.Config
 	var kubeconfig, nodeIP, logLevel string
+	var reg registryFlags
 	cmd := &cobra.Command{
 		Use:   "kubelet",
 		Short: "Run a node agent: the pods the API server binds to this node",
@@ -28,6 +29,11 @@ func newKubeletCommand() *cobra.Command {
 			if kubeconfig == "" {
 				return fmt.Errorf("--kubeconfig is required")
 			}
+			mirrors, err := reg.mirrorMap()
+			if err != nil {
+				return err
+			}
+			cfg.RegistryMirrors, cfg.InsecureRegistries = mirrors, reg.insecure
 			if nodeIP != "" {
 				if cfg.NodeIP = net.ParseIP(nodeIP); cfg.NodeIP == nil {
 					return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
@@ -72,7 +78,7 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", "10.244.0.0/24", "the node's pod address range")
 	f.StringVar(&cfg.BridgeName, "bridge-name", "", "the pod network's bridge (default derived from the node name)")
 	f.Int32Var(&cfg.KubeletPort, "port", 10250, "port of the node agent's API")
-	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "registries reached over plain HTTP or unverified TLS")
+	reg.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }

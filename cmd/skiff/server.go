@@ -19,11 +19,17 @@ func newServerCommand() *cobra.Command {
 	var cfg server.Config
 	var advertise string
 	var logLevel string
+	var reg registryFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a one-node cluster: the control plane on embedded etcd (or --etcd-servers)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			mirrors, err := reg.mirrorMap()
+			if err != nil {
+				return err
+			}
+			cfg.Agent.RegistryMirrors, cfg.Agent.InsecureRegistries = mirrors, reg.insecure
 			if advertise != "" {
 				cfg.AdvertiseAddress = net.ParseIP(advertise)
 				if cfg.AdvertiseAddress == nil {
@@ -61,6 +67,7 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.Profiling, "profiling", true, "serve Go profiles at /debug/pprof/ (authenticated)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "do not run a node agent in this process")
+	reg.add(f)
 	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "the in-process node agent's node name (default: the hostname)")
 	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "10.244.0.0/24", "the in-process node agent's pod CIDR")
 	f.StringVar(&cfg.Agent.CgroupRoot, "cgroup-root", "", "cgroup below which the node agent puts pods (default: /skiff-<node name>)")
