@@ -27,14 +27,14 @@ func newImageCommand() *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		return image.Open(image.Config{Root: filepath.Join(dataDir, "images"), RegistryMirrors: mirrors, InsecureRegistries: reg.insecure})
+		return image.Open(image.Config{Root: imageRoot(dataDir), RegistryMirrors: mirrors, InsecureRegistries: reg.insecure})
 	}
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "List, pull, import and remove images in a node's image store",
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&dataDir, "data-dir", "/var/lib/skiff", "the node's data directory (images live in DATA_DIR/images)")
+	pf.StringVar(&dataDir, "data-dir", "/var/lib/skiff", "the --data-dir of the node's skiff server (images in DATA_DIR/agent/images) or skiff kubelet (DATA_DIR/images)")
 
 	ls := &cobra.Command{
 		Use:     "ls",
@@ -198,4 +198,13 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%dB", n)
 	}
 	return fmt.Sprintf("%.3g%s", f, units[i])
+}
+
+// imageRoot finds the image store of the node started with --data-dir dir: `skiff server` keeps its
+// agent's data in dir/agent, `skiff kubelet` directly in dir.
+func imageRoot(dir string) string {
+	if fi, err := os.Stat(filepath.Join(dir, "agent")); err == nil && fi.IsDir() {
+		return filepath.Join(dir, "agent", "images")
+	}
+	return filepath.Join(dir, "images")
 }
