@@ -114,6 +114,7 @@ func (n *podNode) deleteAll(b *testing.B) {
 	zero := int64(0)
 	n.client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
 	n.waitNoPods(b, 120*time.Second)
+	n.waitIdle(b, 120*time.Second)
 }
 
 func (n *podNode) waitNoPods(b *testing.B, timeout time.Duration) {
@@ -126,6 +127,19 @@ func (n *podNode) waitNoPods(b *testing.B, timeout time.Duration) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	b.Errorf("pods still there after %v", timeout)
+}
+
+// waitIdle waits until the agent has no shim left: a pod deleted with grace 0 leaves the API at
+// once, while the agent still tears it down.
+func (n *podNode) waitIdle(b *testing.B, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if c, _ := shimsRssAnon(filepath.Join(n.agentDir, "runtime")); c == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Errorf("containers still running after %v", timeout)
 }
 
 // podWatcher records, per pod name, when a watch first showed it Running and Ready.
@@ -230,8 +244,8 @@ func (f *floor) run(b *testing.B) time.Duration {
 
 // BenchmarkPodStart measures a single pod's start through the whole system, in-process server and
 // agent: from Create returning to a watcher seeing the pod Running (and, separately, Ready), 30
-// pods one after another, each deleted (and gone) before the next is created, so every start sees
-// an idle node. The floor (a bare libcontainer start of /bin/true from a busybox rootfs) is
+// pods one after another, each deleted (gone from the API and its containers torn down) before the
+// next is created, so every start sees an idle node. The floor (a bare libcontainer start of /bin/true from a busybox rootfs) is
 // sampled before each pod in the same run.
 //
 // Run: go test -run '^$' -bench PodStart -benchtime 1x ./bench (as root).
@@ -273,6 +287,7 @@ func BenchmarkPodStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		n.waitNoPods(b, 30*time.Second)
+		n.waitIdle(b, 30*time.Second)
 	}
 	ratio := ms(running.pct(0.5)) / ms(floors.pct(0.5))
 	b.ReportMetric(ms(running.pct(0.5)), "running-p50-ms")
@@ -367,24 +382,34 @@ func shimsRssAnon(dir string) (count int, total int64) {
 
 // BenchmarkAgentIdleMemory runs two `skiff server` processes (the built binary), one with its node
 // agent and one with --disable-agent, each in a network namespace of its own, and reports the
-// difference of their RssAnon 20 s after start with no pods: what the idle agent costs.
+// difference of their RssAnon 20 s after start with no pods: what the idle agent costs. It also
+// runs a standalone `skiff kubelet` process against the agent-less server and reports its RssAnon
+// (an agent on its own pays its own Go runtime, client-go and TLS).
 //
 // Run: go test -run '^$' -bench AgentIdleMemory -benchtime 1x ./bench (as root).
 func BenchmarkAgentIdleMemory(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	with := startNsServer(b, true)
-	without := startNsServer(b, false)
+	with, _ := startNsServer(b, true)
+	without, ns := startNsServer(b, false)
+	standalone := startNsKubelet(b, ns, without.kubeconfig)
 	time.Sleep(20 * time.Second)
 	if _, err := os.Stat(filepath.Join(with.dataDir, "agent", "runtime")); err != nil {
 		b.Fatalf("the agent did not start: %v", err)
 	}
+	if standalone.ProcessState != nil {
+		b.Fatalf("skiff kubelet exited: %v", standalone.ProcessState)
+	}
 	// Sample a few times: the GC may be mid-cycle in either process.
-	var wAnon, woAnon, wRss int64
+	var wAnon, woAnon, wRss, kAnon, kRss int64
 	for i := 0; i < 5; i++ {
 		a, r := memory(with.cmd.Process.Pid)
 		c, _ := memory(without.cmd.Process.Pid)
+		k, kr := memory(standalone.Process.Pid)
+		if i == 0 || k < kAnon {
+			kAnon, kRss = k, kr
+		}
 		if i == 0 || a < wAnon {
 			wAnon, wRss = a, r
 		}
@@ -396,13 +421,44 @@ func BenchmarkAgentIdleMemory(b *testing.B) {
 	b.ReportMetric(float64(wAnon)/(1<<20), "with-agent-RssAnon-MB")
 	b.ReportMetric(float64(woAnon)/(1<<20), "without-RssAnon-MB")
 	b.ReportMetric(float64(wAnon-woAnon)/(1<<20), "agent-RssAnon-MB")
-	fmt.Fprintf(os.Stderr, "idle skiff server RssAnon: with agent %.1f MB (VmRSS %.1f MB), --disable-agent %.1f MB; agent %.1f MB; load %s\n",
-		float64(wAnon)/(1<<20), float64(wRss)/(1<<20), float64(woAnon)/(1<<20), float64(wAnon-woAnon)/(1<<20), loadavg())
+	b.ReportMetric(float64(kAnon)/(1<<20), "standalone-kubelet-RssAnon-MB")
+	fmt.Fprintf(os.Stderr, "idle skiff server RssAnon: with agent %.1f MB (VmRSS %.1f MB), --disable-agent %.1f MB; agent %.1f MB; standalone skiff kubelet %.1f MB (VmRSS %.1f MB); load %s\n",
+		float64(wAnon)/(1<<20), float64(wRss)/(1<<20), float64(woAnon)/(1<<20), float64(wAnon-woAnon)/(1<<20),
+		float64(kAnon)/(1<<20), float64(kRss)/(1<<20), loadavg())
+}
+
+// startNsKubelet runs `skiff kubelet` (the built binary) in ns against the server's kubeconfig,
+// with a data dir, node name and cgroup root of its own.
+func startNsKubelet(b *testing.B, ns *nettest.Namespace, kubeconfig string) *exec.Cmd {
+	b.Helper()
+	dir := b.TempDir()
+	suffix := randHex()
+	cgroot := "/skiff-bench-kl-" + suffix
+	cmd := exec.Command("nsenter", "--net="+ns.Path, skiffBin, "kubelet", "--kubeconfig", kubeconfig,
+		"--node-name", "kl-"+suffix, "--data-dir", dir, "--cgroup-root", cgroot, "--pod-cidr", "198.19.3.0/24",
+		"--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		removeCgroupTree(cgroot)
+	})
+	return cmd
 }
 
 // startNsServer starts the built binary in a fresh network namespace (nsenter execs it, so the pid
 // is the server's); the agent's names derive from a random suffix.
-func startNsServer(b *testing.B, agent bool) *server {
+func startNsServer(b *testing.B, agent bool) (*server, *nettest.Namespace) {
 	b.Helper()
 	ns := nettest.NewNamespace(b, "mem")
 	dir, err := os.MkdirTemp("", "skb-")
@@ -428,7 +484,7 @@ func startNsServer(b *testing.B, agent bool) *server {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if _, err := os.Stat(s.kubeconfig); err == nil {
-			return s
+			return s, ns
 		}
 		if time.Now().After(deadline) {
 			b.Fatal("skiff server did not write its kubeconfig")
