@@ -19,6 +19,18 @@ func setSysctl(fd netns.NsHandle, key, value string) error {
 		return fmt.Errorf("sysctl %q is not a per-namespace net.* key", key)
 	}
 	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
+	err := InNamespace(fd, func() error { return os.WriteFile(path, []byte(value), 0o644) })
+	if err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
+	}
+	return nil
+}
+
+// InNamespace runs fn on a locked OS thread switched into the network namespace target, then
+// switches the thread back. Sockets fn opens stay in target; goroutines fn starts do not run in it.
+// If the thread cannot be switched back it stays locked, so the runtime ends it with the goroutine
+// instead of handing a thread in the wrong namespace to other code.
+func InNamespace(target netns.NsHandle, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -29,23 +41,18 @@ func setSysctl(fd netns.NsHandle, key, value string) error {
 			return
 		}
 		defer orig.Close()
-		if err := netns.Set(fd); err != nil {
+		if err := netns.Set(target); err != nil {
 			runtime.UnlockOSThread()
-			errc <- err
+			errc <- fmt.Errorf("enter network namespace: %w", err)
 			return
 		}
-		werr := os.WriteFile(path, []byte(value), 0o644)
+		ferr := fn()
 		if err := netns.Set(orig); err != nil {
-			// Leaving the thread locked makes the runtime end it with this goroutine instead of
-			// handing a thread in the pod's namespace to other code.
-			errc <- errors.Join(werr, fmt.Errorf("restore namespace: %w", err))
+			errc <- errors.Join(ferr, fmt.Errorf("restore network namespace: %w", err))
 			return
 		}
 		runtime.UnlockOSThread()
-		errc <- werr
+		errc <- ferr
 	}()
-	if err := <-errc; err != nil {
-		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
-	}
-	return nil
+	return <-errc
 }

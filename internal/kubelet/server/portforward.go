@@ -2,12 +2,10 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	goruntime "runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +18,8 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
+
+	"github.com/skiff-dev/skiff/internal/network"
 )
 
 const (
@@ -219,40 +219,17 @@ func DialInNetNS(ctx context.Context, nsPath string, port uint16) (net.Conn, err
 		return nil, fmt.Errorf("pod network namespace: %w", err)
 	}
 	defer target.Close()
-	type result struct {
-		c   net.Conn
-		err error
+	var c net.Conn
+	err = network.InNamespace(target, func() error {
+		var derr error
+		c, derr = dial()
+		return derr
+	})
+	if err != nil && c != nil {
+		c.Close() // dialled, but the thread could not leave the pod's namespace
+		c = nil
 	}
-	res := make(chan result, 1)
-	go func() {
-		goruntime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			goruntime.UnlockOSThread()
-			res <- result{nil, err}
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			goruntime.UnlockOSThread()
-			res <- result{nil, fmt.Errorf("enter pod network namespace: %w", err)}
-			return
-		}
-		c, derr := dial()
-		if err := netns.Set(orig); err != nil {
-			// Left locked, the thread ends with this goroutine instead of serving others from
-			// inside the pod's namespace.
-			if c != nil {
-				c.Close()
-			}
-			res <- result{nil, errors.Join(derr, fmt.Errorf("leave pod network namespace: %w", err))}
-			return
-		}
-		goruntime.UnlockOSThread()
-		res <- result{c, derr}
-	}()
-	r := <-res
-	return r.c, r.err
+	return c, err
 }
 
 // forwardWebSocket serves the channel protocol of WebSocket port-forward (before kubectl tunneled

@@ -20,6 +20,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-dev/skiff/internal/network"
 )
 
 // RunDir is where named namespaces are bind-mounted, the directory `ip netns` uses.
@@ -154,32 +156,7 @@ func (ns *Namespace) Do(fn func() error) error {
 		return fmt.Errorf("nettest: %w", err)
 	}
 	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// The thread stays locked, so the runtime kills it with this goroutine rather than
-			// reusing a thread in the wrong namespace.
-			errc <- errors.Join(ferr, fmt.Errorf("nettest: restore namespace: %w", err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return network.InNamespace(target, fn)
 }
 
 // Listen opens a listener inside the namespace.
