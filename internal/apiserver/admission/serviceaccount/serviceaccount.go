@@ -67,13 +67,15 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 	}
 	name := pod.Spec.ServiceAccountName
 	_, err := p.lookup.Get(ctx, saGVR, a.Namespace, name)
+	if apierrors.IsNotFound(err) && name == DefaultName {
+		// Nothing creates the default accounts yet (the service account controller comes later),
+		// so a pod naming it is admitted whether or not it exists: no live read for it, which
+		// every pod create would otherwise pay.
+		return nil
+	}
 	if apierrors.IsNotFound(err) {
 		// The account may have been created a moment ago.
 		_, err = admission.GetLive(ctx, p.lookup, saGVR, a.Namespace, name)
-	}
-	if apierrors.IsNotFound(err) && name == DefaultName {
-		// Nothing creates the default accounts yet (the service account controller comes later).
-		return nil
 	}
 	if err != nil {
 		return admission.NewForbidden(a, fmt.Errorf("error looking up service account %s/%s: %v", a.Namespace, name, err))
