@@ -51,6 +51,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		}
 		return
 	}
+	if only, ok := singleResourceSubresources[info.Subresource]; ok && (ep.res.GroupResource() != only.resource || info.Verb != only.verb) {
+		s.writeError(w, r, apierrors.NewNotFound(ep.res.GroupResource(), info.Name))
+		return
+	}
 	var err error
 	switch info.Subresource {
 	case "":
@@ -98,22 +102,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 		}
 		err = s.handleScale(w, r, ep, info)
 	case "binding":
-		if ep.res.GroupResource() != (schema.GroupResource{Resource: "pods"}) || info.Verb != "create" {
-			err = apierrors.NewNotFound(ep.res.GroupResource(), info.Name)
-			break
-		}
 		err = s.handleBinding(w, r, ep, info)
 	case "eviction":
-		if ep.res.GroupResource() != (schema.GroupResource{Resource: "pods"}) || info.Verb != "create" {
-			err = apierrors.NewNotFound(ep.res.GroupResource(), info.Name)
-			break
-		}
 		err = s.handleEviction(w, r, ep, info)
 	case "finalize":
-		if ep.res.GroupResource() != (schema.GroupResource{Resource: "namespaces"}) || info.Verb != "update" {
-			err = apierrors.NewNotFound(ep.res.GroupResource(), info.Name)
-			break
-		}
 		err = s.handleFinalize(w, r, ep, info)
 	default:
 		err = apierrors.NewNotFound(ep.res.GroupResource(), info.Name)
@@ -121,6 +113,16 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 	if err != nil {
 		s.writeError(w, r, err)
 	}
+}
+
+// singleResourceSubresources are subresources that one resource has, each serving one verb.
+var singleResourceSubresources = map[string]struct {
+	resource schema.GroupResource
+	verb     string
+}{
+	"binding":  {schema.GroupResource{Resource: "pods"}, "create"},
+	"eviction": {schema.GroupResource{Resource: "pods"}, "create"},
+	"finalize": {schema.GroupResource{Resource: "namespaces"}, "update"},
 }
 
 func decodeParams(q url.Values, into runtime.Object) error {
