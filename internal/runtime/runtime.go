@@ -42,6 +42,13 @@ type Runtime interface {
 	// Exec runs a process in a running container with the caller's streams and returns its exit
 	// code once it ends and its output is copied.
 	Exec(ctx context.Context, id string, req *ExecRequest) (int, error)
+	// Attach connects the caller's streams to a running container's own process (see
+	// AttachRequest) and returns once the session ends: the container ended (its output is
+	// copied), ctx ended (the client went away), or the client's stdin reached EOF for a
+	// container without StdinOnce or with a TTY (a detach). Output the container wrote before
+	// the call is not replayed (it is in the log). A slow caller may miss output rather than
+	// slow the container's logging down.
+	Attach(ctx context.Context, id string, req *AttachRequest) error
 
 	// Close releases this instance. Containers keep running; a new instance over the same state
 	// adopts them.
@@ -144,6 +151,13 @@ type ContainerConfig struct {
 	// must exist.
 	LogPath             string
 	Labels, Annotations map[string]string
+
+	// Stdin gives the container a standard input that attached callers write to; without it
+	// the container reads /dev/null. StdinOnce closes that input (the container reads EOF)
+	// once the first attach session that wrote to it ends. TTY runs the container on a
+	// terminal: its output is one stream (logged as stdout), its input the terminal's, and
+	// StdinOnce does not apply (a terminal is not closed).
+	Stdin, StdinOnce, TTY bool
 }
 
 // User is a numeric identity.
@@ -243,6 +257,19 @@ type ExecResult struct {
 // changes until the process ends.
 type ExecRequest struct {
 	Cmd    []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	TTY    bool
+	Resize <-chan TerminalSize
+}
+
+// AttachRequest is a caller's streams for Attach. Nil streams are not connected. Stdin reaches
+// the container only when it was created with Stdin. With a container created with TTY, all its
+// output goes to Stdout and Resize may carry size changes of its terminal; TTY says the caller
+// wants a terminal (Stderr is then unused), as ExecRequest's does, but it is the container's
+// own setting that decides whether there is one.
+type AttachRequest struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

@@ -40,6 +40,9 @@ type container struct {
 	args, env []string
 	status    runtime.ContainerStatus
 	proc      *process
+	// stdin is the write end of the container's input (cfg.Stdin), nil after StdinOnce closed it.
+	stdin *io.PipeWriter
+	out   *fanout
 }
 
 // Runtime is an in-memory runtime.Runtime. Processes are goroutines interpreting a small shell
@@ -214,11 +217,29 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		log = f
 	}
 	out, errw := &criWriter{w: log, stream: "stdout"}, &criWriter{w: log, stream: "stderr"}
-	p := startProcess(c.args, nil, out, errw)
+	c.out = &fanout{subs: map[*attachment]struct{}{}}
+	var stdout, stderr io.Writer = &tee{f: c.out, log: out}, &tee{f: c.out, log: errw, stderr: true}
+	if c.cfg.TTY {
+		stderr = &tee{f: c.out, log: out}
+	}
+	var stdin io.Reader
+	var stdinR *io.PipeReader
+	if c.cfg.Stdin {
+		stdinR, c.stdin = io.Pipe()
+		stdin = stdinR
+	}
+	p := startProcess(c.args, stdin, stdout, stderr)
+	if stdinR != nil {
+		// A script reading its input hears no signal: SIGKILL ends the read.
+		p.onKill = func() { stdinR.CloseWithError(errors.New("killed")) }
+	}
 	c.proc = p
 	c.status.State, c.status.StartedAt, c.status.Pid = runtime.ContainerRunning, time.Now(), 1000+len(r.w.containers)
 	go func() {
 		code := p.wait()
+		if stdinR != nil {
+			stdinR.Close() // writers waiting for a reader give up
+		}
 		out.flush()
 		errw.flush()
 		if f, ok := log.(*os.File); ok {
@@ -338,6 +359,127 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *runtime.ExecRequest)
 	}
 }
 
+// Attach relays the container's output as its script writes it and feeds the script's stdin.
+func (r *Runtime) Attach(ctx context.Context, id string, req *runtime.AttachRequest) error {
+	r.w.mu.Lock()
+	c, err := r.get(id)
+	if err != nil {
+		r.w.mu.Unlock()
+		return err
+	}
+	if c.status.State != runtime.ContainerRunning {
+		r.w.mu.Unlock()
+		return fmt.Errorf("container %s is not running: %w", id, runtime.ErrFailedPrecondition)
+	}
+	cfg, proc, fan, stdin := c.cfg, c.proc, c.out, c.stdin
+	r.w.mu.Unlock()
+
+	sub := &attachment{stdout: req.Stdout, stderr: req.Stderr}
+	if cfg.TTY {
+		sub.stderr = req.Stdout
+	}
+	fan.add(sub)
+	defer fan.remove(sub)
+	input := req.Stdin != nil && stdin != nil
+	detached := make(chan struct{})
+	var sessionOver sync.Mutex // held while input is written, so that none arrives after the end
+	over := false
+	if input {
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := req.Stdin.Read(buf)
+				sessionOver.Lock()
+				if over {
+					sessionOver.Unlock()
+					return
+				}
+				if n > 0 {
+					stdin.Write(buf[:n])
+				}
+				sessionOver.Unlock()
+				if err != nil {
+					if cfg.StdinOnce && !cfg.TTY {
+						r.closeStdin(c)
+					} else {
+						close(detached)
+					}
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-proc.done:
+	case <-detached:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if input {
+		go func() { // not under the caller: a write may still wait for the script to read
+			sessionOver.Lock()
+			over = true
+			sessionOver.Unlock()
+		}()
+		if cfg.StdinOnce && !cfg.TTY {
+			r.closeStdin(c)
+		}
+	}
+	return err
+}
+
+func (r *Runtime) closeStdin(c *container) {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	if c.stdin != nil {
+		c.stdin.Close()
+		c.stdin = nil
+	}
+}
+
+// fanout hands a container's output to the attached callers as it is written.
+type fanout struct {
+	mu   sync.Mutex
+	subs map[*attachment]struct{}
+}
+
+type attachment struct{ stdout, stderr io.Writer }
+
+func (f *fanout) add(a *attachment) {
+	f.mu.Lock()
+	f.subs[a] = struct{}{}
+	f.mu.Unlock()
+}
+
+func (f *fanout) remove(a *attachment) {
+	f.mu.Lock()
+	delete(f.subs, a)
+	f.mu.Unlock()
+}
+
+// tee writes a stream to the log and to the attached callers.
+type tee struct {
+	f      *fanout
+	log    io.Writer
+	stderr bool
+}
+
+func (t *tee) Write(p []byte) (int, error) {
+	t.log.Write(p)
+	t.f.mu.Lock()
+	defer t.f.mu.Unlock()
+	for a := range t.f.subs {
+		w := a.stdout
+		if t.stderr {
+			w = a.stderr
+		}
+		if w != nil {
+			w.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
 func orDiscard(w io.Writer) io.Writer {
 	if w == nil {
 		return io.Discard
@@ -382,6 +524,8 @@ type process struct {
 	done chan struct{}
 	code int
 	sigs chan string // "TERM" or "KILL"
+	// onKill, when set, runs before SIGKILL is delivered.
+	onKill func()
 }
 
 func (p *process) term() {
@@ -392,6 +536,9 @@ func (p *process) term() {
 }
 
 func (p *process) kill() {
+	if p.onKill != nil {
+		p.onKill()
+	}
 	select {
 	case p.sigs <- "KILL":
 	case <-p.done:
@@ -492,6 +639,16 @@ func Script(script string, stdin io.Reader, stdout, stderr io.Writer, sigs <-cha
 		case f[0] == "cat" && len(f) == 1:
 			if stdin != nil {
 				io.Copy(stdout, stdin)
+				select {
+				case s := <-sigs:
+					if s == "KILL" {
+						return 137
+					}
+					if termExit >= 0 {
+						return termExit
+					}
+				default:
+				}
 			}
 		default:
 			fmt.Fprintf(stderr, "sh: %s: not found\n", f[0])

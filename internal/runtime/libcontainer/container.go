@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/runtime"
+	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/shim"
 )
 
 // containerRecord is a container's file (container.json): what a restarted agent needs.
@@ -186,7 +187,7 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 		logPath = os.DevNull
 	}
 	started := time.Now()
-	pid, err := r.start(c.proc, config, process, logPath)
+	pid, err := r.start(c.proc, config, process, logPath, shim.Stdio{Stdin: cfg.Stdin, StdinOnce: cfg.StdinOnce, TTY: cfg.TTY})
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	c.rec.StartedAt = started

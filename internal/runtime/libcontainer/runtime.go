@@ -19,6 +19,8 @@ import (
 	lc "github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/seccomp"
+	"github.com/opencontainers/runc/libcontainer/utils"
+	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/runtime"
 	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/shim"
@@ -223,11 +225,28 @@ func (p *proc) wait(ctx context.Context, d time.Duration) bool {
 }
 
 // start runs config's init process under a new shim whose output goes to logPath, and returns
-// the init's pid once it runs the container's program.
-func (r *Runtime) start(p *proc, config *configs.Config, process *lc.Process, logPath string) (int, error) {
-	h, err := shim.Start(p.dir, logPath)
+// the init's pid once it runs the container's program. stdio says what the shim holds besides
+// the output pipes: the container's stdin pipe, or its terminal's master (which libcontainer's
+// init sends through a console socket, and this hands on to the shim).
+func (r *Runtime) start(p *proc, config *configs.Config, process *lc.Process, logPath string, stdio shim.Stdio) (int, error) {
+	h, err := shim.StartIO(p.dir, logPath, stdio)
 	if err != nil {
 		return 0, err
+	}
+	if h.Stdin != nil {
+		process.Stdin = h.Stdin
+	}
+	var console *os.File
+	if stdio.TTY {
+		parent, child, err := utils.NewSockPair("console")
+		if err != nil {
+			h.Close()
+			killPid(h.Pid)
+			return 0, err
+		}
+		defer parent.Close()
+		defer child.Close()
+		process.ConsoleSocket, console = child, parent
 	}
 	defer h.Close()
 	r.protectShim(h.Pid)
@@ -246,6 +265,14 @@ func (r *Runtime) start(p *proc, config *configs.Config, process *lc.Process, lo
 		return 0, fmt.Errorf("starting container: %w", err)
 	}
 	h.Close()
+	if console != nil {
+		process.ConsoleSocket.Close()
+		if err := r.handTerminal(p.dir, console); err != nil {
+			process.Signal(unix.SIGKILL)
+			killPid(h.Pid)
+			return 0, err
+		}
+	}
 	pid, err := process.Pid()
 	if err != nil {
 		return 0, err
@@ -254,6 +281,20 @@ func (r *Runtime) start(p *proc, config *configs.Config, process *lc.Process, lo
 		return 0, errors.New("shim vanished")
 	}
 	return pid, nil
+}
+
+// handTerminal receives the container's terminal master from libcontainer's init and gives it
+// to the shim: only the shim may hold it, so that the terminal outlives this process.
+func (r *Runtime) handTerminal(dir string, console *os.File) error {
+	master, err := utils.RecvFile(console)
+	if err != nil {
+		return fmt.Errorf("receiving the container's terminal: %w", err)
+	}
+	defer master.Close()
+	if err := shim.SetTerminal(dir, master); err != nil {
+		return fmt.Errorf("handing the terminal to the shim: %w", err)
+	}
+	return nil
 }
 
 // protectShim asks the OOM killer to spare the shim (its container is the one to kill); a host

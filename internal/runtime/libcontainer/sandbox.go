@@ -71,7 +71,7 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg *runtime.SandboxConfig)
 	if err != nil {
 		return "", err
 	}
-	pid, err := r.start(s.proc, config, &lc.Process{Args: []string{"/pause"}, Env: shim.PauseEnv, Cwd: "/"}, os.DevNull)
+	pid, err := r.start(s.proc, config, &lc.Process{Args: []string{"/pause"}, Env: shim.PauseEnv, Cwd: "/"}, os.DevNull, shim.Stdio{})
 	if err != nil {
 		return "", fmt.Errorf("starting the sandbox's infra process: %w", err)
 	}

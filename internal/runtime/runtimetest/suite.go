@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +46,9 @@ func Run(t *testing.T, h Harness) {
 		{"Errors", testErrors},
 		{"ListFilters", testListFilters},
 		{"RestartAdoption", testRestartAdoption},
+		{"Attach", testAttach},
+		{"AttachStdinOnce", testAttachStdinOnce},
+		{"AttachAfterRestart", testAttachAfterRestart},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &env{h: h, t: t, dir: t.TempDir(), ctx: context.Background()}
@@ -449,5 +454,188 @@ func testRestartAdoption(t *testing.T, e *env) {
 	e.start(created)
 	if st := e.waitExited(created, 10*time.Second); st.ExitCode != 0 {
 		t.Errorf("container created before the restart, started after: %+v", st)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for a writer and a reader in different goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// WaitFor polls until the buffer holds want.
+func (b *SyncBuffer) WaitFor(t testing.TB, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %q, got %q", within, want, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func withStdin(once bool) func(*runtime.ContainerConfig) {
+	return func(c *runtime.ContainerConfig) { c.Stdin, c.StdinOnce = true, once }
+}
+
+// session is an attach in progress whose input the test writes.
+type session struct {
+	stdin    *io.PipeWriter
+	out, err *SyncBuffer
+	done     chan error
+	cancel   context.CancelFunc
+}
+
+func (e *env) attach(id string) *session {
+	ctx, cancel := context.WithCancel(e.ctx)
+	r, w := io.Pipe()
+	s := &session{stdin: w, out: &SyncBuffer{}, err: &SyncBuffer{}, done: make(chan error, 1), cancel: cancel}
+	e.t.Cleanup(func() { cancel(); w.Close() })
+	go func() {
+		s.done <- e.rt.Attach(ctx, id, &runtime.AttachRequest{Stdin: r, Stdout: s.out, Stderr: s.err})
+	}()
+	return s
+}
+
+func (s *session) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("the attach session did not end")
+		return nil
+	}
+}
+
+// echo writes a line and waits for the container (a cat) to give it back.
+func (s *session) echo(t *testing.T, line string) {
+	t.Helper()
+	go io.WriteString(s.stdin, line+"\n")
+	s.out.WaitFor(t, line+"\n", 15*time.Second)
+}
+
+// testAttach: input reaches the container, its output comes back as it is written; the client's
+// input ending detaches it (no StdinOnce) and the container runs on; attaching again works.
+func testAttach(t *testing.T, e *env) {
+	sb := e.sandbox(runtime.SandboxConfig{})
+	id := e.container(sb, "c", "cat", withStdin(false))
+	if err := e.rt.Attach(e.ctx, id, &runtime.AttachRequest{Stdout: io.Discard}); !errors.Is(err, runtime.ErrFailedPrecondition) {
+		t.Errorf("attach to a created container: %v", err)
+	}
+	if err := e.rt.Attach(e.ctx, "nope", &runtime.AttachRequest{Stdout: io.Discard}); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("attach to an unknown container: %v", err)
+	}
+	e.start(id)
+	for _, word := range []string{"one", "two"} {
+		s := e.attach(id)
+		s.echo(t, word)
+		s.stdin.Close()
+		if err := s.wait(t); err != nil {
+			t.Fatalf("session %s: %v", word, err)
+		}
+		if st := e.status(id); st.State != runtime.ContainerRunning {
+			t.Fatalf("the container is %s after a detach", st.State)
+		}
+		if got := s.out.String(); got != word+"\n" {
+			t.Errorf("session %s got %q", word, got)
+		}
+	}
+	// Two sessions at once both see the output; a session without input just listens.
+	listener := &SyncBuffer{}
+	ctx, cancel := context.WithCancel(e.ctx)
+	listened := make(chan error, 1)
+	go func() { listened <- e.rt.Attach(ctx, id, &runtime.AttachRequest{Stdout: listener}) }()
+	time.Sleep(200 * time.Millisecond) // let it attach: output from before is not replayed
+	s := e.attach(id)
+	s.echo(t, "three")
+	listener.WaitFor(t, "three\n", 15*time.Second)
+	cancel()
+	if err := <-listened; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled session: %v", err)
+	}
+	if err := e.rt.StopContainer(e.ctx, id, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.wait(t); err != nil {
+		t.Errorf("a session ended by the container's end: %v", err)
+	}
+	var lines []string
+	for _, l := range LogLines(t, filepath.Join(e.dir, "c.log")) {
+		lines = append(lines, string(l.Content))
+	}
+	if strings.Join(lines, ",") != "one,two,three" {
+		t.Errorf("log %q", lines)
+	}
+}
+
+// testAttachStdinOnce: the client's EOF reaches the container, whose output (both streams) the
+// session relays until it ends; a session ended by its client closes the input too.
+func testAttachStdinOnce(t *testing.T, e *env) {
+	sb := e.sandbox(runtime.SandboxConfig{})
+	id := e.container(sb, "once", "cat; echo done >&2; exit 3", withStdin(true))
+	e.start(id)
+	var out, errb SyncBuffer
+	err := e.rt.Attach(e.ctx, id, &runtime.AttachRequest{Stdin: strings.NewReader("hello\n"), Stdout: &out, Stderr: &errb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "hello\n" || errb.String() != "done\n" {
+		t.Errorf("stdout %q, stderr %q", out.String(), errb.String())
+	}
+	if st := e.waitExited(id, 10*time.Second); st.ExitCode != 3 {
+		t.Errorf("exit %+v", st)
+	}
+
+	id = e.container(sb, "cancelled", "cat; echo done", withStdin(true))
+	e.start(id)
+	s := e.attach(id)
+	s.echo(t, "x")
+	s.cancel()
+	if err := s.wait(t); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled session: %v", err)
+	}
+	if st := e.waitExited(id, 10*time.Second); st.ExitCode != 0 {
+		t.Errorf("exit %+v", st)
+	}
+	var lines []string
+	for _, l := range LogLines(t, filepath.Join(e.dir, "cancelled.log")) {
+		lines = append(lines, string(l.Content))
+	}
+	if strings.Join(lines, ",") != "x,done" {
+		t.Errorf("log %q", lines)
+	}
+}
+
+// testAttachAfterRestart: a new runtime instance attaches to a container an earlier one started.
+func testAttachAfterRestart(t *testing.T, e *env) {
+	sb := e.sandbox(runtime.SandboxConfig{})
+	id := e.container(sb, "c", "cat; exit 5", withStdin(true))
+	e.start(id)
+	if err := e.rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.rt = e.h.New(t, filepath.Join(e.dir, "state"))
+	s := e.attach(id)
+	s.echo(t, "adopted")
+	s.stdin.Close()
+	if err := s.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.waitExited(id, 10*time.Second); st.ExitCode != 5 {
+		t.Errorf("exit %+v", st)
 	}
 }

@@ -3,7 +3,8 @@
 // nsexec constructor and before Go starts, and picks one of:
 //
 //   _SKIFF_SHIM=1      the per-container shim: parent of the container's init, holder of its
-//                      stdout/stderr pipes, writer of its CRI log and of its exit status file.
+//                      stdout/stderr pipes (and of its stdin pipe or terminal), writer of its CRI
+//                      log and of its exit status file, relay to attached clients.
 //   _SKIFF_PAUSE=1     the sandbox's infra process: reaps zombies, exits on SIGTERM/SIGINT.
 //   _LIBCONTAINER_INITTYPE=standard, cwd's parent holding shim.sock
 //                      libcontainer's "init" stage-0 for a container with a shim: hand the whole
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -383,6 +385,8 @@ static void flush(struct stream *st, int eof)
 	st->len -= start;
 }
 
+static void attach_relay(struct stream *st, const char *p, size_t n);
+
 // pump reads what st has; it returns 0 at EOF.
 static int pump(struct stream *st)
 {
@@ -393,6 +397,7 @@ static int pump(struct stream *st)
 		flush(st, 1);
 		return 0;
 	}
+	attach_relay(st, st->buf + st->len, r);
 	st->len += r;
 	flush(st, 0);
 	return 1;
@@ -417,6 +422,220 @@ static void write_exit(int status)
 	close(fd);
 }
 
+// ---------------------------------------------------------------------------------------------
+// attach: the container's input (a pipe's write end, or its terminal's master) and the agent's
+// attach connections, which get the output read after they came and may write to the input.
+//
+// Flags (argv[3]): 'i' the container has a stdin pipe (fd 6) or, with 't', its terminal is its
+// input; 'o' stdin once: the pipe closes when the first attach session that wrote to it ends;
+// 't' the container runs on a terminal whose master the agent hands over ("M" + the fd).
+//
+// On an attach connection ("A", or "Ai" to write input; answered "ok"), the shim sends
+// 'o'|'e' + bytes of stdout|stderr (a terminal's output is 'o'), and reads 'i' + bytes of input,
+// 'c' (the client's input ended) and 'w' + rows + cols (2 bytes each, big-endian: a resize).
+// Output goes to a client only as far as its socket has room: a slow client misses output, the
+// log never waits for it. Input is read from the clients only once the previous packet reached
+// the container, so a container that does not read holds its writers back, not the shim.
+
+#define MAX_ATTACH 8
+#define ATTACH_POLLS (2 + MAX_ATTACH)
+#define ATTACH_IN_MAX 4096 // the agent's input packets carry at most this many bytes
+#define ATTACH_SNDBUF (512 * 1024)
+
+static struct {
+	int stdin_fd; // where input goes; -1: none, or closed
+	int has_stdin, once, tty;
+	struct stream term; // the terminal's master and its output, logged as stdout
+	int clients[MAX_ATTACH];
+	char input[MAX_ATTACH]; // client i writes input
+	char pend[1 + ATTACH_IN_MAX];
+	size_t pend_off, pend_len; // input not yet taken by the container
+} A;
+
+static void attach_init(int argc, char **argv)
+{
+	A.stdin_fd = A.term.fd = -1;
+	A.term.name = "stdout";
+	for (int i = 0; i < MAX_ATTACH; i++)
+		A.clients[i] = -1;
+	const char *f = argc > 3 ? argv[3] : "";
+	A.has_stdin = strchr(f, 'i') != NULL;
+	A.once = strchr(f, 'o') != NULL;
+	A.tty = strchr(f, 't') != NULL;
+	if (A.has_stdin && !A.tty) {
+		A.stdin_fd = 6;
+		fcntl(6, F_SETFD, FD_CLOEXEC);
+		fcntl(6, F_SETFL, fcntl(6, F_GETFL) | O_NONBLOCK);
+	}
+}
+
+static void attach_close_stdin(void)
+{
+	if (A.stdin_fd >= 0 && A.stdin_fd != A.term.fd)
+		close(A.stdin_fd);
+	A.stdin_fd = -1;
+	A.pend_off = A.pend_len = 0;
+}
+
+static void attach_drop(int k)
+{
+	close(A.clients[k]);
+	A.clients[k] = -1;
+	if (A.input[k] && A.once && !A.tty)
+		attach_close_stdin();
+	A.input[k] = 0;
+}
+
+static void attach_relay(struct stream *st, const char *p, size_t n)
+{
+	char tag = st == &S.err ? 'e' : 'o';
+	struct iovec iov[2] = {{.iov_base = &tag, .iov_len = 1}, {.iov_base = (void *)p, .iov_len = n}};
+	struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2};
+	for (int i = 0; i < MAX_ATTACH; i++) {
+		if (A.clients[i] < 0)
+			continue;
+		if (sendmsg(A.clients[i], &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != ENOBUFS && errno != EINTR)
+			attach_drop(i);
+	}
+}
+
+static void attach_write_stdin(void)
+{
+	while (A.pend_off < A.pend_len && A.stdin_fd >= 0) {
+		ssize_t w = write(A.stdin_fd, A.pend + A.pend_off, A.pend_len - A.pend_off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			break; // the container closed its input: the rest has nowhere to go
+		}
+		A.pend_off += w;
+	}
+	A.pend_off = A.pend_len = 0;
+}
+
+static void attach_close_term(void)
+{
+	flush(&A.term, 1);
+	if (A.stdin_fd == A.term.fd) {
+		A.stdin_fd = -1;
+		A.pend_off = A.pend_len = 0;
+	}
+	close(A.term.fd);
+	A.term.fd = -1;
+}
+
+// attach_drain takes what the terminal still has once the container's init ended.
+static void attach_drain(void)
+{
+	if (A.term.fd < 0)
+		return;
+	for (;;) {
+		ssize_t r = read(A.term.fd, A.term.buf + A.term.len, sizeof(A.term.buf) - A.term.len);
+		if (r <= 0)
+			break;
+		attach_relay(&A.term, A.term.buf + A.term.len, r);
+		A.term.len += r;
+		flush(&A.term, 0);
+	}
+	attach_close_term();
+}
+
+static void attach_input(int k)
+{
+	ssize_t r = recv(A.clients[k], A.pend, sizeof(A.pend), MSG_DONTWAIT);
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (r <= 0) {
+		attach_drop(k);
+		return;
+	}
+	switch (A.pend[0]) {
+	case 'i':
+		if (A.input[k] && A.stdin_fd >= 0) {
+			A.pend_off = 1;
+			A.pend_len = r;
+			attach_write_stdin();
+		}
+		break;
+	case 'c':
+		if (A.input[k] && A.once && !A.tty)
+			attach_close_stdin();
+		A.input[k] = 0;
+		break;
+	case 'w':
+		if (A.term.fd >= 0 && r >= 5) {
+			const unsigned char *u = (const unsigned char *)A.pend;
+			struct winsize ws = {.ws_row = (u[1] << 8) | u[2], .ws_col = (u[3] << 8) | u[4]};
+			ioctl(A.term.fd, TIOCSWINSZ, &ws);
+		}
+		break;
+	}
+}
+
+// attach_request serves "A" (the connection becomes an attach client) and "M" (the terminal's
+// master, in fds). It owns fds.
+static void attach_request(struct client *c, const char *buf, size_t len, int *fds, int nfds)
+{
+	int ok = 0;
+	if (buf[0] == 'M' && A.tty && A.term.fd < 0 && nfds == 1) {
+		A.term.fd = fds[0];
+		fcntl(A.term.fd, F_SETFL, fcntl(A.term.fd, F_GETFL) | O_NONBLOCK);
+		if (A.has_stdin)
+			A.stdin_fd = A.term.fd;
+		nfds = 0;
+		ok = 1;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (buf[0] == 'A') {
+		for (int k = 0; k < MAX_ATTACH; k++) {
+			if (A.clients[k] >= 0)
+				continue;
+			int sz = ATTACH_SNDBUF;
+			if (setsockopt(c->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+				setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+			send(c->fd, "ok", 2, MSG_NOSIGNAL);
+			A.clients[k] = c->fd;
+			A.input[k] = len > 1 && buf[1] == 'i' && A.stdin_fd >= 0;
+			c->fd = -1;
+			c->stage0 = 0;
+			return;
+		}
+	}
+	send(c->fd, ok ? "ok" : "?", ok ? 2 : 1, MSG_NOSIGNAL);
+}
+
+// attach_poll adds the attach descriptors to p (ATTACH_POLLS of them).
+static int attach_poll(struct pollfd *p)
+{
+	int n = 0;
+	p[n++] = (struct pollfd){.fd = A.term.fd, .events = POLLIN};
+	p[n++] = (struct pollfd){.fd = A.pend_len ? A.stdin_fd : -1, .events = POLLOUT};
+	for (int i = 0; i < MAX_ATTACH; i++)
+		p[n++] = (struct pollfd){.fd = A.clients[i], .events = A.pend_len ? 0 : POLLIN};
+	return n;
+}
+
+static void attach_events(struct pollfd *p)
+{
+	if (p[0].revents && A.term.fd >= 0 && p[0].fd == A.term.fd && !pump(&A.term))
+		attach_close_term();
+	if (p[1].revents && A.pend_len && p[1].fd == A.stdin_fd)
+		attach_write_stdin();
+	for (int i = 0; i < MAX_ATTACH; i++) {
+		struct pollfd *q = &p[2 + i];
+		if (!q->revents || A.clients[i] < 0 || q->fd != A.clients[i])
+			continue;
+		if (!(q->revents & POLLIN))
+			attach_drop(i); // hung up while its input waited: that input is lost with it
+		else if (!A.pend_len)
+			attach_input(i);
+	}
+}
+
 static void main_exited(int status)
 {
 	// The init is gone: what it wrote is in the pipes. Take it all, then say how it ended.
@@ -430,11 +649,13 @@ static void main_exited(int status)
 			ssize_t r = read(fds[i], sts[i]->buf + sts[i]->len, sizeof(sts[i]->buf) - sts[i]->len);
 			if (r <= 0)
 				break;
+			attach_relay(sts[i], sts[i]->buf + sts[i]->len, r);
 			sts[i]->len += r;
 			flush(sts[i], 0);
 		}
 		flush(sts[i], 1);
 	}
+	attach_drain();
 	write_exit(status);
 	_exit(0);
 }
@@ -583,6 +804,10 @@ static void client_msg(struct client *c)
 				main_exited(S.early[i].status);
 		break;
 	}
+	case 'A': // an attach connection, from the agent
+	case 'M': // the container's terminal, from the agent
+		attach_request(c, buf, r, fds, nfds);
+		return;
 	case 'R': // reopen the log after rotation
 		log_open();
 		send(c->fd, "ok", 2, MSG_NOSIGNAL);
@@ -594,8 +819,9 @@ static void client_msg(struct client *c)
 		close(fds[i]);
 }
 
-// shim_main: argv[1] = container dir, argv[2] = log path; fd 3, 4 = the container's stdout and
-// stderr read ends, fd 5 = the listening SOCK_SEQPACKET socket at <dir>/shim.sock.
+// shim_main: argv[1] = container dir, argv[2] = log path, argv[3] (optional) = stdio flags (see
+// attach_init); fd 3, 4 = the container's stdout and stderr read ends, fd 5 = the listening
+// SOCK_SEQPACKET socket at <dir>/shim.sock, fd 6 = the container's stdin write end (flag 'i').
 static void shim_main(int argc, char **argv)
 {
 	if (argc < 3)
@@ -614,6 +840,7 @@ static void shim_main(int argc, char **argv)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	prctl(PR_SET_NAME, "skiff-shim");
+	attach_init(argc, argv);
 	log_open();
 
 	sigset_t set;
@@ -625,7 +852,7 @@ static void shim_main(int argc, char **argv)
 	S.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	for (;;) {
-		struct pollfd p[4 + MAX_CLIENTS];
+		struct pollfd p[4 + MAX_CLIENTS + ATTACH_POLLS];
 		int n = 0;
 		p[n++] = (struct pollfd){.fd = S.sigfd, .events = POLLIN};
 		p[n++] = (struct pollfd){.fd = S.listenfd, .events = POLLIN};
@@ -633,6 +860,8 @@ static void shim_main(int argc, char **argv)
 		p[n++] = (struct pollfd){.fd = S.err.fd, .events = POLLIN};
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			p[n++] = (struct pollfd){.fd = S.clients[i].fd, .events = POLLIN};
+		int attach_base = n;
+		n += attach_poll(p + n);
 		if (poll(p, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -672,6 +901,7 @@ static void shim_main(int argc, char **argv)
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			if (p[4 + i].revents && S.clients[i].fd >= 0)
 				client_msg(&S.clients[i]);
+		attach_events(p + attach_base);
 	}
 }
 

@@ -47,17 +47,51 @@ var PauseEnv = []string{"_SKIFF_PAUSE=1"}
 type Handle struct {
 	Pid            int
 	Stdout, Stderr *os.File
+	// Stdin is the read end of the container's input pipe (Stdio.Stdin without a TTY), nil
+	// otherwise.
+	Stdin *os.File
 }
 
-// Close releases the agent's copies of the pipes' write ends.
+// Close releases the agent's copies of the pipes' ends.
 func (h *Handle) Close() {
 	h.Stdout.Close()
 	h.Stderr.Close()
+	if h.Stdin != nil {
+		h.Stdin.Close()
+	}
+}
+
+// Stdio is what a container's shim holds besides its output pipes.
+type Stdio struct {
+	// Stdin: the shim holds the write end of the container's input pipe (or, with TTY, writes
+	// to its terminal), for attached clients.
+	Stdin bool
+	// StdinOnce: the input pipe closes when the first attach session that wrote to it ends.
+	StdinOnce bool
+	// TTY: the container runs on a terminal whose master the agent hands over with SetTerminal.
+	TTY bool
+}
+
+func (s Stdio) flags() string {
+	f := "-"
+	if s.Stdin {
+		f += "i"
+	}
+	if s.StdinOnce {
+		f += "o"
+	}
+	if s.TTY {
+		f += "t"
+	}
+	return f
 }
 
 // Start starts the shim of the container whose directory is dir (its rootfs must be dir/rootfs:
 // that is how libcontainer's init finds the shim to hand itself to). Output goes to logPath.
-func Start(dir, logPath string) (*Handle, error) {
+func Start(dir, logPath string) (*Handle, error) { return StartIO(dir, logPath, Stdio{}) }
+
+// StartIO is Start for a container with an input or a terminal (see Stdio).
+func StartIO(dir, logPath string, stdio Stdio) (*Handle, error) {
 	os.Remove(filepath.Join(dir, SockName))
 	os.Remove(filepath.Join(dir, ExitName))
 	var l *net.UnixListener
@@ -87,21 +121,35 @@ func Start(dir, logPath string) (*Handle, error) {
 	}
 	defer outR.Close()
 	defer errR.Close()
+	files := []*os.File{outR, errR, lf}
+	var inR, inW *os.File
+	if stdio.Stdin && !stdio.TTY {
+		if inR, inW, err = os.Pipe(); err != nil {
+			outW.Close()
+			errW.Close()
+			return nil, err
+		}
+		defer inW.Close() // the shim holds the write end, never the agent
+		files = append(files, inW)
+	}
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
-		Args:        []string{"skiff-shim", dir, logPath},
+		Args:        []string{"skiff-shim", dir, logPath, stdio.flags()},
 		Env:         []string{"_SKIFF_SHIM=1"},
-		ExtraFiles:  []*os.File{outR, errR, lf},
+		ExtraFiles:  files,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if err := cmd.Start(); err != nil {
 		outW.Close()
 		errW.Close()
+		if inR != nil {
+			inR.Close()
+		}
 		return nil, fmt.Errorf("starting shim: %w", err)
 	}
 	// The shim outlives this process when the agent restarts; while both live, reap it here.
 	go cmd.Wait()
-	return &Handle{Pid: cmd.Process.Pid, Stdout: outW, Stderr: errW}, nil
+	return &Handle{Pid: cmd.Process.Pid, Stdout: outW, Stderr: errW, Stdin: inR}, nil
 }
 
 // viaDir calls fn with a short name of dir's socket: socket paths are limited to 108 bytes, and
