@@ -116,6 +116,7 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *v1.Pod,
 		Labels: map[string]string{labelPodName: pod.Name, labelPodNamespace: pod.Namespace,
 			labelPodUID: string(pod.UID), labelContainerName: c.Name},
 		Annotations: map[string]string{annotationTermLog: termLog},
+		Stdin:       gen.Stdin, StdinOnce: gen.StdinOnce, TTY: gen.TTY,
 	}
 	for _, g := range gen.User.AdditionalGIDs {
 		cfg.User.AdditionalGIDs = append(cfg.User.AdditionalGIDs, uint32(g))

@@ -113,14 +113,6 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, attach bool) 
 		writeStatus(w, apierrors.NewBadRequest(err.Error()))
 		return
 	}
-	if attach {
-		// The runtime contract has no attach: a container's stdio belongs to its log writer.
-		writeStatus(w, &apierrors.StatusError{ErrStatus: metav1.Status{
-			Status: metav1.StatusFailure, Code: http.StatusNotImplemented, Reason: metav1.StatusReasonMethodNotAllowed,
-			Message: "attach is not supported by this node's container runtime; use exec",
-		}})
-		return
-	}
 	ref, err := s.cfg.Pods.Container(ns, pod, name)
 	if err != nil {
 		writeStatus(w, err)
@@ -130,8 +122,12 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, attach bool) 
 		writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is not running", name, pod)))
 		return
 	}
+	verb := "exec"
+	if attach {
+		verb = "attach"
+	}
 	if !httpstream.IsUpgradeRequest(r) {
-		writeStatus(w, apierrors.NewBadRequest("exec needs an upgraded connection (SPDY/3.1 or WebSocket)"))
+		writeStatus(w, apierrors.NewBadRequest(verb+" needs an upgraded connection (SPDY/3.1 or WebSocket)"))
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -144,11 +140,13 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, attach bool) 
 		streams, closeConn, err = s.spdyExecStreams(w, r, opts, cancel)
 	}
 	if err != nil {
-		s.log.Debug("exec: streams", "pod", ns+"/"+pod, "container", name, "err", err)
+		s.log.Debug(verb+": streams", "pod", ns+"/"+pod, "container", name, "err", err)
 		return
 	}
 	defer closeConn()
-	s.log.Debug("exec", "pod", ns+"/"+pod, "container", name, "websocket", wsstream.IsWebSocketRequest(r), "version", streams.version, "tty", opts.tty)
+	s.log.Debug(verb, "pod", ns+"/"+pod, "container", name, "websocket", wsstream.IsWebSocketRequest(r), "version", streams.version, "tty", opts.tty)
+	// One request shape for both: attach is exec without a command, into the container's own
+	// process.
 	req := &runtime.ExecRequest{Cmd: opts.command, TTY: opts.tty}
 	if opts.stdin {
 		req.Stdin = streams.stdin
@@ -164,7 +162,12 @@ func (s *Server) serveExec(w http.ResponseWriter, r *http.Request, attach bool) 
 		req.Resize = sizes
 		go decodeResizes(ctx, streams.resize, sizes)
 	}
-	code, err := s.cfg.Runtime.Exec(ctx, ref.ID, req)
+	var code int
+	if attach {
+		err = s.cfg.Runtime.Attach(ctx, ref.ID, &runtime.AttachRequest{Stdin: req.Stdin, Stdout: req.Stdout, Stderr: req.Stderr, TTY: req.TTY, Resize: req.Resize})
+	} else {
+		code, err = s.cfg.Runtime.Exec(ctx, ref.ID, req)
+	}
 	for _, c := range []io.WriteCloser{streams.stdout, streams.stderr} {
 		if c != nil {
 			c.Close()

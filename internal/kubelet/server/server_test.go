@@ -77,6 +77,17 @@ func (r *recordingRuntime) Exec(ctx context.Context, id string, req *runtime.Exe
 	return code, err
 }
 
+func (r *recordingRuntime) Attach(ctx context.Context, id string, req *runtime.AttachRequest) error {
+	if in := req.Resize; in != nil {
+		go func() {
+			for s := range in {
+				r.sizes <- s
+			}
+		}()
+	}
+	return r.Runtime.Attach(ctx, id, req)
+}
+
 type env struct {
 	t       *testing.T
 	srv     *httptest.Server

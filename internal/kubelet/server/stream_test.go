@@ -24,6 +24,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/kubelet/server"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
 	"github.com/skiff-dev/skiff/internal/runtime"
+	"github.com/skiff-dev/skiff/internal/runtime/runtimetest"
 )
 
 type executorKind string
@@ -201,7 +202,7 @@ func TestExecErrors(t *testing.T) {
 		{"no streams", execPath("", "ls"), "at least 1 of stdin, stdout, stderr"},
 		{"no command", "/exec/default/web/app?stdout=true", "at least 1 command"},
 		{"unknown container", "/exec/default/web/nope?command=ls&stdout=true", "not found"},
-		{"attach", "/attach/default/web/app?stdout=true", "attach is not supported"},
+		{"attach to an unknown container", "/attach/default/web/nope?stdout=true", "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.executor(t, viaSPDY, tc.path).StreamWithContext(e.ctx, remotecommand.StreamOptions{Stdout: io.Discard})
@@ -427,5 +428,93 @@ func TestPortForwardClosedPort(t *testing.T) {
 	}
 	if len(b) != 0 {
 		t.Fatalf("read %q from a closed port", b)
+	}
+}
+
+// attachable starts a container of the pod default/web that the tests attach to.
+func (e *env) attachable(t *testing.T, name, script string, tty bool) {
+	t.Helper()
+	sbs, err := e.rt.ListPodSandbox(e.ctx, nil)
+	if err != nil || len(sbs) != 1 {
+		t.Fatalf("sandboxes %v, %v", sbs, err)
+	}
+	id, err := e.rt.CreateContainer(e.ctx, sbs[0].ID, &runtime.ContainerConfig{Name: name, Args: []string{"sh", "-c", script}, Stdin: true, StdinOnce: !tty, TTY: tty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.StartContainer(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.pods.mu.Lock()
+	e.pods.containers["default/web/"+name] = server.ContainerRef{PodUID: "uid-1", ID: id}
+	e.pods.mu.Unlock()
+}
+
+// TestAttach: the client's input reaches the container's stdin (StdinOnce: its EOF too), and
+// both output streams come back until the container ends.
+func TestAttach(t *testing.T) {
+	e := newEnv(t)
+	for _, kind := range []executorKind{viaSPDY, viaWebSocket} {
+		t.Run(string(kind), func(t *testing.T) {
+			name := "once-" + string(kind)
+			e.attachable(t, name, "cat; echo bye >&2", false)
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+			defer cancel()
+			err := e.executor(t, kind, "/attach/default/web/"+name+"?stdin=true&stdout=true&stderr=true").StreamWithContext(ctx,
+				remotecommand.StreamOptions{Stdin: strings.NewReader("hello\n"), Stdout: &stdout, Stderr: &stderr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stdout.String() != "hello\n" || stderr.String() != "bye\n" {
+				t.Fatalf("stdout %q stderr %q", stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+func TestAttachTTYResize(t *testing.T) {
+	e := newEnv(t)
+	for _, kind := range []executorKind{viaSPDY, viaWebSocket} {
+		t.Run(string(kind), func(t *testing.T) {
+			name := "tty-" + string(kind)
+			e.attachable(t, name, "cat", true)
+			stdinR, stdinW := io.Pipe()
+			q := &sizeQueue{sizes: make(chan remotecommand.TerminalSize, 2)}
+			q.sizes <- remotecommand.TerminalSize{Width: 120, Height: 40}
+			var stdout runtimetest.SyncBuffer
+			done := make(chan error, 1)
+			go func() {
+				done <- e.executor(t, kind, "/attach/default/web/"+name+"?stdin=true&stdout=true&tty=true").StreamWithContext(e.ctx,
+					remotecommand.StreamOptions{Stdin: stdinR, Stdout: &stdout, Tty: true, TerminalSizeQueue: q})
+			}()
+			select {
+			case s := <-e.rt.sizes:
+				if s != (runtime.TerminalSize{Width: 120, Height: 40}) {
+					t.Fatalf("size %+v", s)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no resize reached the runtime")
+			}
+			io.WriteString(stdinW, "typed\n")
+			stdout.WaitFor(t, "typed\n", 10*time.Second)
+			// With a terminal, the end of the client's input detaches it; the container runs on.
+			stdinW.Close()
+			close(q.sizes)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("attach did not end after stdin closed")
+			}
+			e.pods.mu.Lock()
+			id := e.pods.containers["default/web/"+name].ID
+			e.pods.mu.Unlock()
+			if st, err := e.rt.ContainerStatus(e.ctx, id); err != nil || st.State != runtime.ContainerRunning {
+				t.Fatalf("after detaching: %+v, %v", st, err)
+			}
+		})
 	}
 }
