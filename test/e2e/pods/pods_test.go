@@ -44,6 +44,7 @@ type cluster struct {
 	images     *testimages.Set
 	agent      *kubelet.Kubelet
 	config     *rest.Config
+	kubeconfig string // the admin's
 }
 
 func randHex(n int) string {
@@ -88,7 +89,7 @@ func startCluster(t *testing.T) *cluster {
 	if s.Agent == nil {
 		t.Fatal("the server did not start its node agent")
 	}
-	c.client, c.agent, c.config = s.Client, s.Agent, s.Config
+	c.client, c.agent, c.config, c.kubeconfig = s.Client, s.Agent, s.Config, s.Kubeconfig
 	c.http = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: ns.DialContext, DisableKeepAlives: true}}
 	// Pods go before the server does, so that the agent cleans up after them.
 	t.Cleanup(func() { c.deleteAll(t) })
