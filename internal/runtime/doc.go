@@ -1,5 +1,5 @@
 // Package runtime is the container runtime contract the node agent (kubelet) uses: pod sandboxes,
-// containers, exec and container logs, shaped after the CRI but declared by what the kubelet needs
+// containers, exec, attach and container logs, shaped after the CRI but declared by what the kubelet needs
 // and kept small. It owns the types of that contract, its error categories, the rules every
 // implementation shares (how an image's entrypoint/cmd/env combine with a container's), and the
 // RootfsSource interface through which an image store hands a runtime its unpacked layers.

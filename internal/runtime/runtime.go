@@ -154,7 +154,7 @@ type ContainerConfig struct {
 
 	// Stdin gives the container a standard input that attached callers write to; without it
 	// the container reads /dev/null. StdinOnce closes that input (the container reads EOF)
-	// once the first attach session that wrote to it ends. TTY runs the container on a
+	// once the first attach session given an input ends, however it ends. TTY runs the container on a
 	// terminal: its output is one stream (logged as stdout), its input the terminal's, and
 	// StdinOnce does not apply (a terminal is not closed).
 	Stdin, StdinOnce, TTY bool

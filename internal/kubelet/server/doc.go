@@ -1,6 +1,6 @@
 // Package server is the node agent's HTTPS API, the one the API server proxies pods/log,
 // pods/exec, pods/attach and pods/portforward to: container logs read from the CRI log files
-// (with follow across rotation, tail, since, timestamps and byte limits), exec over the
+// (with follow across rotation, tail, since, timestamps and byte limits), exec and attach over the
 // remotecommand protocols (SPDY and WebSocket, as kubectl negotiates them), port-forward over SPDY
 // (also tunneled through WebSocket) dialing inside the pod's network namespace, and the size-based
 // rotation of those log files. It owns the wire protocols and the client-certificate gate: only

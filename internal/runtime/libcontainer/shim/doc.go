@@ -1,6 +1,6 @@
 // Package shim owns the small processes that skiff's runtime leaves on the host: the per-container
-// shim (parent of the container's init, holder of its stdout/stderr pipes, writer of its CRI log
-// and of its exit status) and the sandbox's pause process. Both are C (shim.c) run from a
+// shim (parent of the container's init, holder of its stdout/stderr pipes and of its stdin pipe or
+// terminal, writer of its CRI log and of its exit status, relay of attach sessions) and the sandbox's pause process. Both are C (shim.c) run from a
 // constructor of the skiff binary before the Go runtime starts, so a shim costs a few hundred KB
 // of anonymous memory and no Go start-up, while living in the one binary that `go build` makes.
 // The package also hooks libcontainer's "init" re-exec at package initialisation, ahead of the
