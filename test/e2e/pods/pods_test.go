@@ -117,16 +117,31 @@ func (c *cluster) deleteAll(t *testing.T) {
 }
 
 // checkNothingLeft fails on a mount under the agent's dir, a pod cgroup or a sandbox left of
-// the pod uid (of every pod when uid is "").
+// the pod uid (of every pod when uid is ""). The agent tears a pod down after its API object is
+// gone when the pod had already finished (the API server removes those at once), so leftovers
+// get a few seconds to go before they count.
 func (c *cluster) checkNothingLeft(t *testing.T, uid string) {
 	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	left := c.leftovers(uid)
+	for len(left) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		left = c.leftovers(uid)
+	}
+	for _, l := range left {
+		t.Error(l)
+	}
+}
+
+func (c *cluster) leftovers(uid string) []string {
+	var left []string
 	f, err := os.Open("/proc/thread-self/mountinfo") // see volume.mountInfoPath
 	if err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			fs := strings.Fields(sc.Text())
 			if len(fs) > 4 && strings.HasPrefix(fs[4], c.agentDir) && (uid == "" || strings.Contains(fs[4], uid)) {
-				t.Errorf("mount left: %s", fs[4])
+				left = append(left, "mount left: "+fs[4])
 			}
 		}
 		f.Close()
@@ -138,7 +153,7 @@ func (c *cluster) checkNothingLeft(t *testing.T, uid string) {
 	for _, base := range []string{"/sys/fs/cgroup/*", "/sys/fs/cgroup"} {
 		m, _ := filepath.Glob(filepath.Join(base, c.cgroupRoot, pattern))
 		for _, d := range m {
-			t.Errorf("cgroup left: %s", d)
+			left = append(left, "cgroup left: "+d)
 		}
 	}
 	if c.agent != nil {
@@ -148,9 +163,10 @@ func (c *cluster) checkNothingLeft(t *testing.T, uid string) {
 		}
 		sbs, _ := c.agent.Runtime().ListPodSandbox(context.Background(), f)
 		for _, sb := range sbs {
-			t.Errorf("sandbox left: %s/%s %s", sb.Namespace, sb.Name, sb.ID)
+			left = append(left, fmt.Sprintf("sandbox left: %s/%s %s", sb.Namespace, sb.Name, sb.ID))
 		}
 	}
+	return left
 }
 
 // forceClean removes whatever a failed test left: sandboxes (through a runtime over the same
