@@ -112,6 +112,31 @@ func (c *Cluster) Events(t testing.TB, ns, name string) string {
 	return b.String()
 }
 
+// WaitEvents waits (up to 10 s: the agent records events asynchronously) until the events of the
+// object name in ns hold every one of wants, each a substring of a "Type Reason Message" line, and
+// fails the test listing the missing ones otherwise. It returns the events.
+func (c *Cluster) WaitEvents(t testing.TB, ns, name string, wants ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ev := c.Events(t, ns, name)
+		var missing []string
+		for _, w := range wants {
+			if !strings.Contains(ev, w) {
+				missing = append(missing, w)
+			}
+		}
+		if len(missing) == 0 {
+			return ev
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("testcluster: %s/%s: no events %q in\n%s", ns, name, missing, ev)
+			return ev
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Logs reads a container's log through the API server (and so through its node agent's API).
 func (c *Cluster) Logs(t testing.TB, ns, pod, container string) string {
 	t.Helper()
