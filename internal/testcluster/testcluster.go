@@ -30,7 +30,8 @@ import (
 type Options struct {
 	// Nodes is how many node agents run (default 1).
 	Nodes int
-	// Server adjusts the API server's config; the in-process agent stays disabled.
+	// Server adjusts the API server's config. The server's in-process agent is disabled; a test
+	// that clears DisableAgent gets it in the test's own network namespace, not on the LAN.
 	Server func(*server.Config)
 	// Images are the test images (testimages names) imported into every node's store before
 	// its agent starts; nil means the testserver and busybox images.
