@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
@@ -20,6 +22,7 @@ import (
 func newKubeletCommand() *cobra.Command {
 	var cfg kubelet.Config
 	var kubeconfig, nodeIP, logLevel string
+	var tlsCert, tlsKey, clientCA string
 	var reg registryFlags
 	cmd := &cobra.Command{
 		Use:   "kubelet",
@@ -45,6 +48,9 @@ func newKubeletCommand() *cobra.Command {
 					return err
 				}
 				cfg.NodeName = strings.ToLower(h)
+			}
+			if err := apiTLS(&cfg, tlsCert, tlsKey, clientCA); err != nil {
+				return err
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
@@ -78,7 +84,35 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", "10.244.0.0/24", "the node's pod address range")
 	f.StringVar(&cfg.BridgeName, "bridge-name", "", "the pod network's bridge (default derived from the node name)")
 	f.Int32Var(&cfg.KubeletPort, "port", 10250, "port of the node agent's API")
+	f.StringVar(&tlsCert, "tls-cert-file", "", "serving certificate (PEM) of the node agent's API, which the API server proxies logs, exec and port-forward to; without it the API is off")
+	f.StringVar(&tlsKey, "tls-private-key-file", "", "private key (PEM) of --tls-cert-file")
+	f.StringVar(&clientCA, "client-ca-file", "", "CA bundle (PEM) that signs the API server's client certificate; required with --tls-cert-file")
 	reg.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// apiTLS turns the node agent's API on from the three files, which come together or not at all:
+// an API without a client CA would have no way to tell the API server from anyone else.
+func apiTLS(cfg *kubelet.Config, certFile, keyFile, caFile string) error {
+	if certFile == "" && keyFile == "" && caFile == "" {
+		return nil
+	}
+	if certFile == "" || keyFile == "" || caFile == "" {
+		return fmt.Errorf("--tls-cert-file, --tls-private-key-file and --client-ca-file go together")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("node agent API certificate: %w", err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("--client-ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("--client-ca-file %s: no PEM certificate in it", caFile)
+	}
+	cfg.ServingCert, cfg.ClientCA = &cert, pool
+	return nil
 }

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -25,6 +26,10 @@ import (
 type KubeletClient struct {
 	Cert tls.Certificate
 	CA   *x509.CertPool
+	// Dial, when set, opens the connections to node agents (nil: a plain TCP dial from this
+	// process). It is where an embedder routes the API server to nodes it cannot reach directly,
+	// e.g. test nodes living in network namespaces of their own.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // defaultKubeletPort is where a node agent serves when its Node does not say (upstream's 10250).
@@ -158,6 +163,10 @@ func (s *Server) kubeletAddress(r *http.Request, nodeName string) (string, error
 func (s *Server) kubeletTransport() http.RoundTripper {
 	s.kubeletOnce.Do(func() {
 		kc := s.cfg.KubeletClient
+		dial := kc.Dial
+		if dial == nil {
+			dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		}
 		s.kubeletRT = &http.Transport{
 			TLSClientConfig: &tls.Config{
 				Certificates: []tls.Certificate{kc.Cert},
@@ -165,7 +174,7 @@ func (s *Server) kubeletTransport() http.RoundTripper {
 				MinVersion:   tls.VersionTLS12,
 			},
 			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
-			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			DialContext:         dial,
 			TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     90 * time.Second,

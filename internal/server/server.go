@@ -60,7 +60,11 @@ type Config struct {
 
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
-	Logger   *slog.Logger
+	// KubeletDial, when set, is how the API server connects to node agents for logs, exec,
+	// attach and port-forward (see apiserver.KubeletClient.Dial); tests whose nodes live in
+	// network namespaces of their own set it.
+	KubeletDial func(ctx context.Context, network, address string) (net.Conn, error)
+	Logger      *slog.Logger
 	// OnReady is called once the API server answers and the bootstrap objects exist.
 	OnReady func(*Running)
 }
@@ -148,7 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	kubeletClient := &apiserver.KubeletClient{Cert: kcCert, CA: bundle.CAPool}
+	kubeletClient := &apiserver.KubeletClient{Cert: kcCert, CA: bundle.CAPool, Dial: cfg.KubeletDial}
 	st := storage.New(store.InProcessClient(), storage.Options{
 		Logger: log, HistoryWindow: cfg.WatchHistoryWindow, BookmarkInterval: cfg.BookmarkInterval,
 	})

@@ -33,13 +33,16 @@ type Server struct {
 	cancel context.CancelFunc
 	done   chan error
 	ownDir bool
+	opts   Options
 }
 
 // Options adjust a test server.
 type Options struct {
 	// DataDir reuses a data dir (to test restarts); empty means a fresh temporary one.
 	DataDir string
-	// Mutate changes the server config before start.
+	// Mutate changes the server config before start. Restart calls it again, so that a
+	// restarted server keeps its node agent's settings: it should open any listener it hands
+	// over afresh on each call.
 	Mutate func(*server.Config)
 }
 
@@ -78,7 +81,7 @@ func StartServer(o Options) (*Server, error) {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1), ownDir: o.DataDir == ""}
+	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1), ownDir: o.DataDir == "", opts: o}
 	ready := make(chan *server.Running, 1)
 	// No node agent unless a test asks (Mutate clears DisableAgent): it needs root and makes
 	// host state (bridges, cgroups) an API test has no use for.
@@ -127,13 +130,16 @@ func (s *Server) Stop() {
 	s.removeOwnDir()
 }
 
-// Restart stops the server and starts a new one on the same data dir, which it then owns.
+// Restart stops the server and starts a new one on the same data dir, which it then owns, with
+// the same options (its node agent, when enabled, adopts the containers the old one left).
 func (s *Server) Restart(t testing.TB) *Server {
 	t.Helper()
 	own := s.ownDir
 	s.ownDir = false
 	s.Stop()
-	n := Start(t, Options{DataDir: s.DataDir})
+	o := s.opts
+	o.DataDir = s.DataDir
+	n := Start(t, o)
 	n.ownDir = own
 	return n
 }

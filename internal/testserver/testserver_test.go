@@ -3,9 +3,12 @@ package testserver
 import (
 	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-dev/skiff/internal/server"
 )
 
 func TestStartServesAndRestartKeepsData(t *testing.T) {
@@ -22,5 +25,20 @@ func TestStartServesAndRestartKeepsData(t *testing.T) {
 	}
 	if got.Data["a"] != "b" {
 		t.Fatalf("data after restart: %v", got.Data)
+	}
+}
+
+func TestRestartKeepsOptions(t *testing.T) {
+	calls := 0
+	s := Start(t, Options{Mutate: func(cfg *server.Config) {
+		calls++
+		cfg.EventTTL = 7 * time.Minute
+	}})
+	s = s.Restart(t)
+	if calls != 2 {
+		t.Fatalf("Mutate ran %d times over a start and a restart, want 2", calls)
+	}
+	if s.opts.Mutate == nil {
+		t.Fatal("the restarted server lost its options")
 	}
 }

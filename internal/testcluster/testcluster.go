@@ -1,0 +1,271 @@
+package testcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/network/nettest"
+	"github.com/skiff-dev/skiff/internal/pki"
+	"github.com/skiff-dev/skiff/internal/server"
+	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/images/testimages"
+)
+
+// Options shape a cluster.
+type Options struct {
+	// Nodes is how many node agents run (default 1).
+	Nodes int
+	// Server adjusts the API server's config. The server's in-process agent is disabled; a test
+	// that clears DisableAgent gets it in the test's own network namespace, not on the LAN.
+	Server func(*server.Config)
+	// Images are the test images (testimages names) imported into every node's store before
+	// its agent starts; nil means the testserver and busybox images.
+	Images []string
+	// Loopback lists addresses (127.0.0.1:port) of servers in the test process that every
+	// node reaches at the same address, as if they ran on the node: an image registry, say.
+	Loopback []string
+	// NodeArgs adds `skiff kubelet` flags for a node (registry mirrors, ...).
+	NodeArgs func(n *Node) []string
+}
+
+// Cluster is a running cluster.
+type Cluster struct {
+	Server     *testserver.Server
+	Client     kubernetes.Interface
+	Config     *rest.Config
+	Kubeconfig string // the admin's
+	Binary     string // the skiff binary the nodes run
+	LAN        *nettest.LAN
+	Nodes      []*Node
+	Images     *testimages.Set
+
+	ca     *pki.CA
+	apiURL string
+	home   string // kubectl's $HOME: its caches stay out of the user's
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Start runs a cluster for t, torn down when t ends. The nodes are registered and Ready when it
+// returns.
+func Start(t *testing.T, o Options) *Cluster {
+	t.Helper()
+	nettest.RequireRoot(t)
+	if o.Nodes == 0 {
+		o.Nodes = 1
+	}
+	if o.Images == nil {
+		o.Images = []string{testimages.Testserver, testimages.Busybox}
+	}
+	bin, err := testserver.Binary()
+	if err != nil {
+		t.Fatalf("testcluster: building skiff: %v", err)
+	}
+	c := &Cluster{Binary: bin, Images: testimages.Ensure(t)}
+	// Cleanups run last-registered first: the LAN goes after every process in it.
+	c.LAN = nettest.NewLAN(t, o.Nodes)
+	c.home = t.TempDir()
+	c.Server = testserver.Start(t, testserver.Options{Mutate: func(cfg *server.Config) {
+		cfg.DisableAgent = true
+		cfg.KubeletDial = c.dialNode
+		if o.Server != nil {
+			o.Server(cfg)
+		}
+	}})
+	c.Client, c.Config, c.Kubeconfig = c.Server.Client, c.Server.Config, c.Server.Kubeconfig
+	c.apiURL = c.Config.Host
+	c.ca, err = pki.LoadCA(filepath.Join(c.Server.DataDir, "pki"))
+	if err != nil {
+		t.Fatalf("testcluster: cluster CA: %v", err)
+	}
+	apiAddr := strings.TrimPrefix(c.apiURL, "https://")
+	suffix := randHex(3)
+	for i, h := range c.LAN.Hosts {
+		n, err := c.newNode(t, h, fmt.Sprintf("n%d-%s", i, suffix), o)
+		if err != nil {
+			t.Fatalf("testcluster: node %d: %v", i, err)
+		}
+		c.Nodes = append(c.Nodes, n)
+		for _, addr := range append([]string{apiAddr}, o.Loopback...) {
+			if err := forward(t, h, addr); err != nil {
+				t.Fatalf("testcluster: node %s: reaching %s: %v", n.Name, addr, err)
+			}
+		}
+	}
+	for _, n := range c.Nodes {
+		if err := n.start(); err != nil {
+			t.Fatalf("testcluster: %v", err)
+		}
+		t.Cleanup(func() { n.stop(10 * time.Second) })
+	}
+	// Registered last, so it runs first: pods go while their agents still run, so that the
+	// agents tear them down as in real life and the check finds what they left.
+	t.Cleanup(func() { c.deleteAllPods(t) })
+	c.WaitNodesReady(t, 60*time.Second)
+	return c
+}
+
+// dialNode is the API server's way to the node agents: it enters the namespace of the LAN host
+// that owns the address.
+func (c *Cluster) dialNode(ctx context.Context, network, address string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range c.LAN.Hosts {
+		if h.IP.String() == host {
+			return h.DialContext(ctx, network, address)
+		}
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
+// forward makes addr, a loopback address served in the test process's namespace, reachable at
+// the same address inside the host's namespace.
+func forward(t *testing.T, h *nettest.Host, addr string) error {
+	ln, err := h.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	track := func(cs ...net.Conn) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if conns == nil {
+			return false
+		}
+		for _, c := range cs {
+			conns[c] = true
+		}
+		return true
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// This goroutine is not in the host's namespace: the dial reaches the test's loopback.
+			out, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			if !track(in, out) {
+				in.Close()
+				out.Close()
+				return
+			}
+			go splice(in, out)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		conns = nil
+		mu.Unlock()
+	})
+	return nil
+}
+
+func splice(a, b net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	cp := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+	}
+	go cp(a, b)
+	go cp(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+}
+
+// WaitNodesReady waits until every node reports Ready.
+func (c *Cluster) WaitNodesReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var notReady []string
+		for _, n := range c.Nodes {
+			node, err := c.Client.CoreV1().Nodes().Get(context.Background(), n.Name, metav1.GetOptions{})
+			if err != nil || !NodeReady(node) {
+				notReady = append(notReady, n.Name)
+			}
+		}
+		if len(notReady) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.dumpNodeLogs(t)
+			t.Fatalf("testcluster: nodes not Ready after %v: %v", timeout, notReady)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// NodeReady says whether a Node's Ready condition is True.
+func NodeReady(n *v1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady {
+			return c.Status == v1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// dumpNodeLogs shows the end of every node agent's log, which is what explains most failures.
+func (c *Cluster) dumpNodeLogs(t testing.TB) {
+	for _, n := range c.Nodes {
+		b, err := os.ReadFile(n.LogPath)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		if len(lines) > 60 {
+			lines = lines[len(lines)-60:]
+		}
+		t.Logf("--- node agent %s (last %d lines of %s)\n%s", n.Name, len(lines), n.LogPath, strings.Join(lines, "\n"))
+	}
+}
+
+// Node returns the node named name, or nil.
+func (c *Cluster) Node(name string) *Node {
+	for _, n := range c.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
