@@ -12,6 +12,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
@@ -234,8 +235,14 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.lister, k.synced = inf.Lister(), inf.Informer().HasSynced
 	k.runCtx = ctx
 	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { k.podChanged(o.(*v1.Pod)) },
-		UpdateFunc: func(_, o any) { k.podChanged(o.(*v1.Pod)) },
+		AddFunc: func(o any) { k.podChanged(o.(*v1.Pod)) },
+		UpdateFunc: func(old, o any) {
+			if p := o.(*v1.Pod); statusOnlyChange(old.(*v1.Pod), p) {
+				k.podSeen(p)
+			} else {
+				k.podChanged(p)
+			}
+		},
 		DeleteFunc: func(o any) {
 			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
 				o = t.Obj
@@ -310,6 +317,30 @@ func (k *Kubelet) podChanged(pod *v1.Pod) {
 	}
 	w.setPod(pod)
 	w.poke()
+}
+
+// statusOnlyChange tells the agent's own status writes (and anyone else's) apart from changes
+// a sync must act on. Waking the worker for its own write would re-sync at once: a failed pull
+// would turn ErrImagePull into ImagePullBackOff before anyone could see it, where upstream's
+// kubelet, which also ignores status-only updates, shows it until the next sync.
+func statusOnlyChange(old, cur *v1.Pod) bool {
+	return equality.Semantic.DeepEqual(old.Spec, cur.Spec) &&
+		equality.Semantic.DeepEqual(old.Labels, cur.Labels) &&
+		equality.Semantic.DeepEqual(old.Annotations, cur.Annotations) &&
+		equality.Semantic.DeepEqual(old.DeletionTimestamp, cur.DeletionTimestamp) &&
+		equality.Semantic.DeepEqual(old.DeletionGracePeriodSeconds, cur.DeletionGracePeriodSeconds)
+}
+
+// podSeen gives the pod's worker the newest copy without waking it.
+func (k *Kubelet) podSeen(pod *v1.Pod) {
+	k.mu.Lock()
+	w := k.workers[pod.UID]
+	k.mu.Unlock()
+	if w == nil {
+		k.podChanged(pod)
+		return
+	}
+	w.setPod(pod)
 }
 
 // podGone tells the pod's worker the API no longer has it (force-deleted, or deleted after
