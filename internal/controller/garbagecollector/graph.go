@@ -53,6 +53,20 @@ type node struct {
 	dependents map[types.UID]*node
 }
 
+// resolves says n is an observed object that reference r of a dependent in namespace ns points
+// at: same kind and name, and where the reference can reach (a namespaced owner only in the
+// dependent's own namespace).
+func (n *node) resolves(r metav1.OwnerReference, ns string) bool {
+	if n == nil || n.virtual || n.res.Kind != r.Kind || n.meta.Name != r.Name {
+		return false
+	}
+	gv, err := schema.ParseGroupVersion(r.APIVersion)
+	if err != nil || gv.Group != n.res.GVR.Group {
+		return false
+	}
+	return !n.res.Namespaced || n.meta.Namespace == ns
+}
+
 // ownerRef returns n's reference to the owner with uid, if any.
 func (n *node) ownerRef(uid types.UID) (metav1.OwnerReference, bool) {
 	for _, r := range n.meta.Owners {
@@ -147,7 +161,7 @@ func (g *graph) upsert(c change) work {
 	// A dependent needs a look when it may have lost its owners or its owner deletes in foreground.
 	if isNew || ownersChanged {
 		for _, r := range c.meta.Owners {
-			if o := g.nodes[r.UID]; o == nil || o.virtual || o.meta.deletingDependents() || o.meta.Deleting {
+			if o := g.nodes[r.UID]; !o.resolves(r, c.meta.Namespace) || o.meta.Deleting {
 				w.delete(uid)
 				break
 			}

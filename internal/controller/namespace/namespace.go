@@ -30,12 +30,17 @@ type Config struct {
 	// Metadata lists and deletes the content of any resource.
 	Metadata metadata.Interface
 	// Discovery lists the namespaced resources; nil means Client.Discovery().
-	Discovery discovery.DiscoveryInterface
+	Discovery Discovery
 	// Informers provides the namespace informer.
 	Informers informers.SharedInformerFactory
 	Logger    *slog.Logger
 	// Now is the clock for grace-period estimates (default time.Now).
 	Now func() time.Time
+}
+
+// Discovery is the part of client-go's discovery client the controller uses.
+type Discovery interface {
+	ServerPreferredNamespacedResources() ([]*metav1.APIResourceList, error)
 }
 
 // Controller empties and finalizes deleted namespaces.
@@ -166,8 +171,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 
 	res, discErr := c.namespacedResources()
 	if res == nil && discErr != nil {
-		r := report{discoveryErr: discErr}
-		if err := c.setConditions(ctx, ns, r); err != nil {
+		if _, err := c.setConditions(ctx, ns, report{discoveryErr: discErr}); err != nil {
 			return err
 		}
 		return discErr
@@ -176,7 +180,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	for _, rs := range res {
 		c.deleteContent(ctx, log, name, rs, &r)
 	}
-	if err := c.setConditions(ctx, ns, r); err != nil {
+	if ns, err = c.setConditions(ctx, ns, r); err != nil || ns == nil {
 		return err
 	}
 	if len(r.failed) > 0 {
@@ -208,6 +212,10 @@ func (c *Controller) namespacedResources() ([]contentResource, error) {
 	lists, err := c.cfg.Discovery.ServerPreferredNamespacedResources()
 	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
 		return nil, err
+	}
+	if len(lists) == 0 && err == nil {
+		// Never read as "nothing to delete": that would finalize a namespace with content.
+		return nil, errors.New("discovery listed no namespaced resources")
 	}
 	var out []contentResource
 	for _, l := range lists {
@@ -269,6 +277,28 @@ func (c *Controller) deleteContent(ctx context.Context, log *slog.Logger, namesp
 			return
 		}
 	}
+	if !deleted {
+		list, err := client.List(ctx, metav1.ListOptions{})
+		if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
+			return
+		}
+		if err != nil {
+			r.failed = append(r.failed, fmt.Sprintf("%s: %v", cr.GVR.GroupResource(), err))
+			return
+		}
+		for i := range list.Items {
+			it := &list.Items[i]
+			if it.DeletionTimestamp != nil {
+				continue
+			}
+			uid := it.UID
+			err := client.Delete(ctx, it.Name, metav1.DeleteOptions{PropagationPolicy: &background, Preconditions: &metav1.Preconditions{UID: &uid}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				r.failed = append(r.failed, fmt.Sprintf("%s %s: %v", cr.GVR.GroupResource(), it.Name, err))
+			}
+		}
+	}
+	// What is left: objects in their grace period or held by finalizers.
 	list, err := client.List(ctx, metav1.ListOptions{})
 	if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
 		return
@@ -280,17 +310,6 @@ func (c *Controller) deleteContent(ctx context.Context, log *slog.Logger, namesp
 	now := c.cfg.Now()
 	for i := range list.Items {
 		it := &list.Items[i]
-		if !deleted && it.DeletionTimestamp == nil {
-			uid := it.UID
-			err := client.Delete(ctx, it.Name, metav1.DeleteOptions{PropagationPolicy: &background, Preconditions: &metav1.Preconditions{UID: &uid}})
-			if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-				continue // gone, or replaced: the next pass sees the new one
-			}
-			if err != nil {
-				r.failed = append(r.failed, fmt.Sprintf("%s %s: %v", cr.GVR.GroupResource(), it.Name, err))
-				continue
-			}
-		}
 		if r.remaining == nil {
 			r.remaining, r.finalizers = map[string]int{}, map[string]int{}
 		}
@@ -351,15 +370,19 @@ func (r *report) conditions() []corev1.NamespaceCondition {
 
 // setConditions writes the report into the namespace's status when something changed, keeping
 // the transition time of conditions whose status stayed.
-func (c *Controller) setConditions(ctx context.Context, ns *corev1.Namespace, r report) error {
+// It returns the namespace as now stored, nil if it is gone.
+func (c *Controller) setConditions(ctx context.Context, ns *corev1.Namespace, r report) (*corev1.Namespace, error) {
 	want := mergeConditions(ns.Status.Conditions, r.conditions(), metav1.NewTime(c.cfg.Now()))
 	if conditionsEqual(ns.Status.Conditions, want) {
-		return nil
+		return ns, nil
 	}
 	upd := ns.DeepCopy()
 	upd.Status.Conditions = want
-	_, err := c.cfg.Client.CoreV1().Namespaces().UpdateStatus(ctx, upd, metav1.UpdateOptions{})
-	return ignoreNotFound(err)
+	out, err := c.cfg.Client.CoreV1().Namespaces().UpdateStatus(ctx, upd, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return out, err
 }
 
 // mergeConditions replaces the deletion conditions in cur by fresh ones, other conditions kept.
