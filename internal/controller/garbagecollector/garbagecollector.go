@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,6 +65,8 @@ type GarbageCollector struct {
 	attemptToDelete workqueue.TypedRateLimitingInterface[types.UID]
 	attemptToOrphan workqueue.TypedRateLimitingInterface[types.UID]
 	absent          *absentCache
+
+	synced atomic.Bool
 
 	mu       sync.RWMutex
 	catalog  *catalog
@@ -136,6 +139,7 @@ func (gc *GarbageCollector) Run(ctx context.Context, workers int) {
 		return
 	}
 	gc.log.Info("graph synced, collecting", "nodes", gc.graph.size(), "workers", workers)
+	gc.synced.Store(true)
 
 	for i := 0; i < workers; i++ {
 		go wait.UntilWithContext(ctx, func(ctx context.Context) { gc.runQueue(ctx, gc.attemptToDelete, gc.attemptToDeleteItem) }, time.Second)
@@ -148,6 +152,9 @@ func (gc *GarbageCollector) Run(ctx context.Context, workers int) {
 	}, gc.cfg.DiscoveryPeriod)
 	<-ctx.Done()
 }
+
+// Synced says the first full graph is built and the workers run.
+func (gc *GarbageCollector) Synced() bool { return gc.synced.Load() }
 
 func (gc *GarbageCollector) registrationsSynced() bool {
 	gc.mu.RLock()
