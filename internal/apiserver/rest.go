@@ -497,17 +497,7 @@ func (s *Server) remove(ctx context.Context, ep *endpoint, namespace, name strin
 		if f := ep.res.Strategy.GracePeriod; f != nil {
 			grace = f(obj, do.GracePeriodSeconds)
 		}
-		finalizers := m.GetFinalizers()
-		if p := do.PropagationPolicy; p != nil {
-			switch *p {
-			case metav1.DeletePropagationOrphan:
-				finalizers = addString(removeString(finalizers, metav1.FinalizerDeleteDependents), metav1.FinalizerOrphanDependents)
-			case metav1.DeletePropagationForeground:
-				finalizers = addString(removeString(finalizers, metav1.FinalizerOrphanDependents), metav1.FinalizerDeleteDependents)
-			}
-		} else if do.OrphanDependents != nil && *do.OrphanDependents {
-			finalizers = addString(finalizers, metav1.FinalizerOrphanDependents)
-		}
+		finalizers := propagationFinalizers(m.GetFinalizers(), do)
 		if m.GetDeletionTimestamp() != nil {
 			// Already being deleted: a shorter grace period may still cut the wait.
 			cur := m.GetDeletionGracePeriodSeconds()
@@ -587,6 +577,29 @@ func (s *Server) remove(ctx context.Context, ep *endpoint, namespace, name strin
 		return out, true, err
 	}
 	return nil, false, apierrors.NewConflict(gr, name, errors.New("the object kept changing while being deleted"))
+}
+
+// propagationFinalizers sets the garbage collector's finalizers from a delete request, as upstream:
+// an explicit propagationPolicy (or orphanDependents) replaces whichever of the two the object
+// already has, so a later Background delete of an object deleting in foreground lets it go without
+// waiting; with neither, the object keeps what it has.
+func propagationFinalizers(finalizers []string, do *metav1.DeleteOptions) []string {
+	if do.PropagationPolicy == nil && do.OrphanDependents == nil {
+		return finalizers
+	}
+	out := removeString(removeString(finalizers, metav1.FinalizerOrphanDependents), metav1.FinalizerDeleteDependents)
+	orphan := do.OrphanDependents != nil && *do.OrphanDependents
+	foreground := false
+	if p := do.PropagationPolicy; p != nil {
+		orphan, foreground = *p == metav1.DeletePropagationOrphan, *p == metav1.DeletePropagationForeground
+	}
+	if orphan {
+		out = addString(out, metav1.FinalizerOrphanDependents)
+	}
+	if foreground {
+		out = addString(out, metav1.FinalizerDeleteDependents)
+	}
+	return out
 }
 
 func addString(list []string, s string) []string {
