@@ -78,6 +78,7 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", "10.244.0.0/24", "the node's pod address range")
 	f.StringVar(&cfg.BridgeName, "bridge-name", "", "the pod network's bridge (default derived from the node name)")
 	f.Int32Var(&cfg.KubeletPort, "port", 10250, "port of the node agent's API")
+	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests to run as static pods (re-read every 20 s)")
 	reg.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
