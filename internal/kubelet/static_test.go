@@ -134,6 +134,9 @@ func TestStaticPodsAndMirrorPods(t *testing.T) {
 	if c, err := h.k.Container(ctx, "kube-system", "web-n1", "app", false); err != nil || c.ID != first.ID {
 		t.Errorf("the kubelet API finds %v, %v for the mirror pod; want the static pod's container", c, err)
 	}
+	if ref, err := (apiPods{h.k}).Container("kube-system", "web-n1", "app"); err != nil || ref.ID != first.ID || ref.PodUID != string(static.UID) {
+		t.Errorf("the kubelet API server finds %+v, %v for the mirror pod; want the static pod's container", ref, err)
+	}
 
 	// Deleted through the API, the mirror comes back; the pod itself never stopped.
 	if err := h.client.CoreV1().Pods("kube-system").Delete(ctx, "web-n1", metav1.DeleteOptions{}); err != nil {

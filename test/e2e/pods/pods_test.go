@@ -53,8 +53,9 @@ func randHex(n int) string {
 }
 
 // startCluster runs a server with its agent; every name the node makes on the host derives
-// from the test and a random suffix, and everything is removed when the test ends.
-func startCluster(t *testing.T) *cluster {
+// from the test and a random suffix, and everything is removed when the test ends. agent
+// options adjust the node agent's config.
+func startCluster(t *testing.T, agent ...func(*kubelet.Config)) *cluster {
 	nettest.RequireRoot(t)
 	ns := nettest.NewNamespace(t, "node")
 	set := testimages.Ensure(t)
@@ -84,6 +85,9 @@ func startCluster(t *testing.T) *cluster {
 		cfg.DisableAgent = false
 		cfg.Agent = kubelet.Config{NodeName: c.node, NodeIP: net.ParseIP("127.0.0.1"), DataDir: dir,
 			CgroupRoot: c.cgroupRoot, PodCIDR: "198.19.0.0/24", NetNS: ns.Path, APIListener: apiLn}
+		for _, f := range agent {
+			f(&cfg.Agent)
+		}
 	}})
 	if s.Agent == nil {
 		t.Fatal("the server did not start its node agent")
@@ -134,10 +138,13 @@ func (c *cluster) checkNothingLeft(t *testing.T, uid string) {
 	if uid != "" {
 		pattern = "pod" + uid
 	}
+	// Pod cgroups sit in the QoS tiers: kubepods/ (Guaranteed), kubepods/{burstable,besteffort}/.
 	for _, base := range []string{"/sys/fs/cgroup/*", "/sys/fs/cgroup"} {
-		m, _ := filepath.Glob(filepath.Join(base, c.cgroupRoot, pattern))
-		for _, d := range m {
-			t.Errorf("cgroup left: %s", d)
+		for _, tier := range []string{"", "kubepods", "kubepods/*"} {
+			m, _ := filepath.Glob(filepath.Join(base, c.cgroupRoot, tier, pattern))
+			for _, d := range m {
+				t.Errorf("cgroup left: %s", d)
+			}
 		}
 	}
 	if c.agent != nil {
