@@ -176,4 +176,3 @@ func TestGCPolicyDefaults(t *testing.T) {
 		t.Error("low above high was accepted")
 	}
 }
-

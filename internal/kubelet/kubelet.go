@@ -249,10 +249,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		}))
 	inf := factory.Core().V1().Pods()
 	k.lister, k.synced = inf.Lister(), inf.Informer().HasSynced
+	defer k.wg.Wait()
+	// Whatever ends Run ends the pod workers first (they run static pods before registration).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	k.mu.Lock()
 	k.runCtx = ctx
 	k.mu.Unlock()
-	defer k.wg.Wait()
 	if k.cfg.PodManifestPath != "" {
 		// Static pods run before, and without, the API server: control-plane pods are static.
 		k.syncStaticPods()

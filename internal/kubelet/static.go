@@ -98,6 +98,11 @@ func (k *Kubelet) syncStaticPods() {
 	s.byName = map[string]types.UID{}
 	for uid, p := range want {
 		if s.byUID[uid] == nil {
+			if k.stopping(uid) {
+				// The same content came back while its pod is still stopping: run it again
+				// once that is over, at a later read.
+				continue
+			}
 			added = append(added, p)
 			s.byUID[uid] = p
 		}
@@ -242,4 +247,17 @@ func (k *Kubelet) nodeObject(ctx context.Context) (*v1.Node, error) {
 	k.static.node = n
 	k.static.mu.Unlock()
 	return n, nil
+}
+
+// stopping says whether the pod's worker is killing it for good.
+func (k *Kubelet) stopping(uid types.UID) bool {
+	k.mu.Lock()
+	w := k.workers[uid]
+	k.mu.Unlock()
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gone
 }

@@ -180,7 +180,7 @@ func TestKubelet(t *testing.T) {
 	t.Run("OOMKilled", func(t *testing.T) {
 		ns := c.namespace(t, "oom")
 		app := v1.Container{Name: "hog", Image: c.images.Ref(testimages.Testserver), ImagePullPolicy: v1.PullIfNotPresent,
-			Command: []string{"testserver", "alloc", "96"},
+			Command:   []string{"testserver", "alloc", "96"},
 			Resources: v1.ResourceRequirements{Limits: v1.ResourceList{v1.ResourceMemory: resource.MustParse("32Mi")}}}
 		c.create(t, ns, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "hog"}, Spec: v1.PodSpec{Containers: []v1.Container{app}}})
 		p := c.wait(t, ns, "hog", "an OOM kill in lastState", 90*time.Second, func(p *v1.Pod) bool {
