@@ -87,6 +87,7 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&tlsCert, "tls-cert-file", "", "serving certificate (PEM) of the node agent's API, which the API server proxies logs, exec and port-forward to; without it the API is off")
 	f.StringVar(&tlsKey, "tls-private-key-file", "", "private key (PEM) of --tls-cert-file")
 	f.StringVar(&clientCA, "client-ca-file", "", "CA bundle (PEM) that signs the API server's client certificate; required with --tls-cert-file")
+	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests to run as static pods (re-read every 20 s)")
 	reg.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

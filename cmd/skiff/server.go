@@ -71,5 +71,6 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "the in-process node agent's node name (default: the hostname)")
 	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "10.244.0.0/24", "the in-process node agent's pod CIDR")
 	f.StringVar(&cfg.Agent.CgroupRoot, "cgroup-root", "", "cgroup below which the node agent puts pods (default: /skiff-<node name>)")
+	f.StringVar(&cfg.Agent.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests the in-process node agent runs as static pods")
 	return cmd
 }

@@ -28,7 +28,11 @@ type apiPods struct{ k *Kubelet }
 
 var _ server.Pods = apiPods{}
 
+// pod is the pod as the runtime knows it: for a mirror pod, the static pod it stands for.
 func (a apiPods) pod(namespace, name string) (*v1.Pod, error) {
+	if sp, ok := a.k.static.byFullName(namespace, name); ok {
+		return sp, nil
+	}
 	if a.k.lister == nil {
 		return nil, apierrors.NewNotFound(v1.Resource("pods"), name)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/network"
 	"github.com/skiff-dev/skiff/internal/runtime"
 )
@@ -46,6 +47,14 @@ type Config struct {
 	APIAllowedUsers []string
 	APIListener     net.Listener
 
+	// PodManifestPath is a directory of pod manifests run as static pods on this node, each
+	// with a mirror pod in the API; re-read every StaticPodPollInterval (default 20 s).
+	PodManifestPath       string
+	StaticPodPollInterval time.Duration
+
+	// GC bounds what dead containers and unused images may keep on the node.
+	GC GCPolicy
+
 	RegistryMirrors    map[string][]string
 	InsecureRegistries []string
 
@@ -61,6 +70,9 @@ type Config struct {
 	Runtime runtime.Runtime
 	Images  Images
 	Network Network
+	// PodCgroups manages the pods' cgroups below CgroupRoot; by default on the host's
+	// cgroupfs (tests lay hierarchies out in a temp dir).
+	PodCgroups *podcgroups.Manager
 	// Node registers and maintains the Node object; a minimal registration by default.
 	Node NodeReporter
 	// Clock drives back-offs and resyncs.
@@ -96,6 +108,19 @@ func (c *Config) defaults() error {
 	}
 	if c.KubeletPort == 0 {
 		c.KubeletPort = 10250
+	}
+	if c.StaticPodPollInterval <= 0 {
+		c.StaticPodPollInterval = staticPollInterval
+	}
+	if c.PodManifestPath != "" {
+		abs, err := filepath.Abs(c.PodManifestPath)
+		if err != nil {
+			return err
+		}
+		c.PodManifestPath = abs
+	}
+	if err := c.GC.defaults(); err != nil {
+		return err
 	}
 	if c.ResyncInterval == 0 {
 		c.ResyncInterval = 10 * time.Second

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +27,9 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/kubelet/nodestatus"
+	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
+	"github.com/skiff-dev/skiff/internal/kubelet/staticpod"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
 	"github.com/skiff-dev/skiff/internal/network"
 	"github.com/skiff-dev/skiff/internal/network/ipam"
@@ -68,6 +72,10 @@ type Kubelet struct {
 	prober  *prober.Manager
 	sources *apiSources
 	node    NodeReporter
+	static  *staticPods
+	cgroups *podcgroups.Manager
+	// memCapacity scales burstable containers' oom_score_adj (0 if unknown).
+	memCapacity int64
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -85,6 +93,8 @@ type Kubelet struct {
 	statuses map[types.UID]v1.PodStatus
 	wg       sync.WaitGroup
 	runCtx   context.Context
+	// dial connects from the node's network namespace (probes and HTTP hooks reach pod IPs).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // New builds the agent and the node-local pieces it composes; nothing starts until Run.
@@ -97,10 +107,20 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		restarts: newBackoff(cfg.Clock), pulls: newBackoff(cfg.Clock),
 		logsDir: filepath.Join(cfg.DataDir, "logs"),
 		workers: map[types.UID]*podWorker{}, statuses: map[types.UID]v1.PodStatus{},
+		static: newStaticPods(),
 	}
 	if err := os.MkdirAll(k.logsDir, 0o750); err != nil {
 		return nil, err
 	}
+	k.cgroups = cfg.PodCgroups
+	if k.cgroups == nil {
+		m, err := podcgroups.New(podcgroups.Config{Root: cfg.CgroupRoot})
+		if err != nil {
+			return nil, err
+		}
+		k.cgroups = m
+	}
+	k.memCapacity = hostMemory()
 	k.images = cfg.Images
 	if k.images == nil {
 		store, err := image.Open(image.Config{Root: filepath.Join(cfg.DataDir, "images"),
@@ -138,7 +158,8 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		return nil, err
 	}
 	k.volumes = vm
-	k.prober = prober.NewManager(prober.Config{Exec: execer{k.rt}, Statuses: k})
+	k.dial = network.DialContextIn(cfg.NetNS)
+	k.prober = prober.NewManager(prober.Config{Exec: execer{k.rt}, Statuses: k, Dial: k.dial})
 	// The API's port is known (and advertised) before the Node is registered.
 	if err := k.listenAPI(); err != nil {
 		k.close()
@@ -180,11 +201,17 @@ func (k *Kubelet) Container(ctx context.Context, namespace, pod, container strin
 	if k.lister == nil {
 		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, runtime.ErrNotFound)
 	}
-	p, err := k.lister.Pods(namespace).Get(pod)
-	if err != nil {
-		return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, runtime.ErrNotFound)
+	uid := types.UID("")
+	if sp, ok := k.static.byFullName(namespace, pod); ok {
+		uid = sp.UID // the API shows its mirror pod, whose uid the runtime never saw
+	} else {
+		p, err := k.lister.Pods(namespace).Get(pod)
+		if err != nil {
+			return nil, fmt.Errorf("pod %s/%s: %w", namespace, pod, runtime.ErrNotFound)
+		}
+		uid = p.UID
 	}
-	pr, err := k.podRuntime(ctx, p.UID)
+	pr, err := k.podRuntime(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +244,25 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if err := k.net.Setup(); err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
+	factory := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName).String()
+		}))
+	inf := factory.Core().V1().Pods()
+	k.lister, k.synced = inf.Lister(), inf.Informer().HasSynced
+	defer k.wg.Wait()
+	// Whatever ends Run ends the pod workers first (they run static pods before registration).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	k.mu.Lock()
+	k.runCtx = ctx
+	k.mu.Unlock()
+	if k.cfg.PodManifestPath != "" {
+		// Static pods run before, and without, the API server: control-plane pods are static.
+		k.syncStaticPods()
+		go k.runStaticPods(ctx)
+	}
+	go k.gcLoop(ctx)
 	nodeErr := make(chan error, 1)
 	go func() { nodeErr <- k.node.Run(ctx) }()
 	select {
@@ -227,27 +273,24 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		return nil
 	}
 
-	factory := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName).String()
-		}))
-	inf := factory.Core().V1().Pods()
-	k.lister, k.synced = inf.Lister(), inf.Informer().HasSynced
-	k.runCtx = ctx
 	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) { k.podChanged(o.(*v1.Pod)) },
+		AddFunc: func(o any) { k.apiPodChanged(o.(*v1.Pod)) },
 		UpdateFunc: func(old, o any) {
-			if p := o.(*v1.Pod); statusOnlyChange(old.(*v1.Pod), p) {
+			if p := o.(*v1.Pod); !staticpod.IsMirror(p) && statusOnlyChange(old.(*v1.Pod), p) {
 				k.podSeen(p)
 			} else {
-				k.podChanged(p)
+				k.apiPodChanged(p)
 			}
 		},
 		DeleteFunc: func(o any) {
 			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
 				o = t.Obj
 			}
-			if p, ok := o.(*v1.Pod); ok {
+			p, ok := o.(*v1.Pod)
+			switch {
+			case ok && staticpod.IsMirror(p):
+				k.mirrorChanged(p)
+			case ok:
 				k.podGone(p.UID, p)
 			}
 		},
@@ -299,6 +342,16 @@ func (k *Kubelet) probeLoop(ctx context.Context) {
 			k.recorder.Event(ref, e.Type, e.Reason, e.Message)
 		}
 	}
+}
+
+// apiPodChanged hands a pod of the API to its worker; a mirror pod only stands for a static
+// pod, whose worker it concerns.
+func (k *Kubelet) apiPodChanged(pod *v1.Pod) {
+	if staticpod.IsMirror(pod) {
+		k.mirrorChanged(pod)
+		return
+	}
+	k.podChanged(pod)
 }
 
 // podChanged hands the pod to its worker, starting one for a pod seen for the first time.
@@ -370,6 +423,8 @@ func (k *Kubelet) housekeeping(ctx context.Context) {
 	for _, p := range pods {
 		known[p.UID] = true
 	}
+	k.deleteOrphanedMirrors(ctx, pods)
+	k.reportHostRefusals()
 	k.mu.Lock()
 	for uid := range k.workers {
 		known[uid] = true
@@ -467,3 +522,36 @@ func trimContainerID(id string) string {
 }
 
 var errPodGone = errors.New("pod is gone")
+
+// reportHostRefusals puts the settings the runtime found the host refusing on the Node.
+func (k *Kubelet) reportHostRefusals() {
+	hr, ok := k.rt.(interface{ HostRefusals() map[string]string })
+	if !ok {
+		return
+	}
+	nr, ok := k.node.(interface{ RecordHostRefusal(setting, message string) })
+	if !ok {
+		return
+	}
+	for setting, msg := range hr.HostRefusals() {
+		nr.RecordHostRefusal(setting, msg)
+	}
+}
+
+// hostMemory is the host's MemTotal in bytes, 0 when /proc/meminfo says nothing usable.
+func hostMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "MemTotal:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/runtime"
 	rtfake "github.com/skiff-dev/skiff/internal/runtime/fake"
 )
@@ -128,15 +129,27 @@ type harness struct {
 	events *record.FakeRecorder
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, mutate ...func(*Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	rec := &recorder{}
 	rt := recordingRuntime{Runtime: rtfake.New(dir, nil), rec: rec}
 	clk := clocktesting.NewFakeClock(time.Now())
 	client := fake.NewClientset()
-	k, err := New(client, Config{NodeName: "n1", NodeIP: net.ParseIP("192.0.2.10"), DataDir: dir,
-		Runtime: rt, Images: &fakeImages{}, Network: &fakeNetwork{rec: rec, ips: map[string]string{}}, Clock: clk})
+	// Pod cgroups go to directories laid out as a cgroup v1 host's, in the test's dir.
+	cg, err := podcgroups.New(podcgroups.Config{Root: "/skiff-n1", Hierarchies: []podcgroups.Hierarchy{
+		{Path: filepath.Join(dir, "cgroup", "cpu"), Controllers: []string{"cpu"}},
+		{Path: filepath.Join(dir, "cgroup", "memory"), Controllers: []string{"memory"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{NodeName: "n1", NodeIP: net.ParseIP("192.0.2.10"), DataDir: dir,
+		Runtime: rt, Images: &fakeImages{}, Network: &fakeNetwork{rec: rec, ips: map[string]string{}}, Clock: clk,
+		PodCgroups: cg}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	k, err := New(client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/skiff-dev/skiff/internal/kubelet/containerconfig"
@@ -43,6 +44,9 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *v1.Pod,
 	in := containerconfig.Input{
 		Pod: pod, Container: c, Image: info.Config, Sources: configSources{ctx, k.sources},
 		HostIPs: []string{k.cfg.NodeIP.String()}, PodDir: podDir, ContainerDir: ctrDir,
+	}
+	if k.memCapacity > 0 {
+		in.NodeCapacity = v1.ResourceList{v1.ResourceMemory: *resource.NewQuantity(k.memCapacity, resource.BinarySI)}
 	}
 	if dirs, err := k.images.RootDirs(c.Image); err == nil {
 		in.Accounts = layeredAccounts{dirs: dirs}
@@ -132,10 +136,13 @@ func (k *Kubelet) startContainer(ctx context.Context, w *podWorker, pod *v1.Pod,
 	if pr.sandbox == nil {
 		return errors.New("sandbox is gone")
 	}
-	// Keep the instance before this one (logs --previous); older ones go.
-	if l := pr.containers[c.Name]; len(l) > 1 {
-		for _, old := range l[1:] {
-			k.rt.RemoveContainer(ctx, old.ID)
+	// Keep the instances GC would keep once this one starts (the one before it is what logs
+	// --previous reads); older ones go now rather than at the next collection.
+	if l, keep := pr.containers[c.Name], k.cfg.GC.MaxPerPodContainer; keep >= 0 && len(l) > keep {
+		for _, old := range l[keep:] {
+			if old.State == runtime.ContainerExited {
+				k.removeInstance(ctx, old)
+			}
 		}
 	}
 	id, err := k.rt.CreateContainer(ctx, pr.sandbox.ID, cfg)
@@ -285,7 +292,8 @@ func (k *Kubelet) runHook(ctx context.Context, pod *v1.Pod, id string, h *v1.Lif
 		for _, hd := range h.HTTPGet.HTTPHeaders {
 			req.Header.Add(hd.Name, hd.Value)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		client := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: k.dial, DisableKeepAlives: true}}
+		resp, err := client.Do(req)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/runtime"
 )
 
@@ -89,6 +90,9 @@ func computeStatus(in statusInput) v1.PodStatus {
 		HostIP:    in.hostIP,
 		StartTime: old.StartTime,
 		QOSClass:  old.QOSClass,
+	}
+	if st.QOSClass == "" {
+		st.QOSClass = podcgroups.Class(pod) // a static pod: no API server classified it
 	}
 	if in.hostIP != "" {
 		st.HostIPs = []v1.HostIP{{IP: in.hostIP}}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
+	"github.com/skiff-dev/skiff/internal/kubelet/staticpod"
 	"github.com/skiff-dev/skiff/internal/runtime"
 )
 
@@ -81,6 +82,13 @@ func (k *Kubelet) syncWorker(ctx context.Context, w *podWorker) (bool, error) {
 		}
 		if err := k.killPod(ctx, w, pod, grace); err != nil {
 			return false, err
+		}
+		if gone && staticpod.IsStatic(pod) {
+			// The file is gone: so goes the pod's stand-in in the API (retried until the API
+			// answers; the pod itself is already stopped).
+			if err := k.deleteMirror(ctx, pod); err != nil {
+				return false, err
+			}
 		}
 		if gone {
 			return true, nil
@@ -185,16 +193,28 @@ func (k *Kubelet) statusImage(spec *v1.Container, c *runtime.ContainerStatus) (s
 
 // writeStatus PATCHes pods/status when the status differs from what the API (or this agent's
 // last write) has.
+// A static pod's status goes to its mirror pod, created first when missing.
 func (k *Kubelet) writeStatus(ctx context.Context, w *podWorker, pod *v1.Pod, st v1.PodStatus) error {
+	target := pod
+	if staticpod.IsStatic(pod) {
+		m, err := k.ensureMirror(ctx, pod)
+		if err != nil {
+			return err
+		}
+		if m.UID != w.mirrorUID {
+			w.mirrorUID, w.lastStatus = m.UID, nil // a new mirror has none of what was written
+		}
+		target = m
+	}
 	if w.lastStatus != nil && apiequality.Semantic.DeepEqual(*w.lastStatus, st) {
 		return nil
 	}
-	if apiequality.Semantic.DeepEqual(pod.Status, st) {
+	if apiequality.Semantic.DeepEqual(target.Status, st) {
 		w.lastStatus = &st
 		return nil
 	}
 	body, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"uid": pod.UID},
+		"metadata": map[string]any{"uid": target.UID},
 		"status":   st,
 	})
 	if err != nil {
@@ -413,13 +433,18 @@ func (k *Kubelet) newSandbox(ctx context.Context, w *podWorker, pod *v1.Pod, pr 
 		return nil, err
 	}
 	podDir := k.volumes.PodDir(pod.UID)
-	_, err := k.rt.RunPodSandbox(ctx, &runtime.SandboxConfig{
+	parent, err := k.cgroups.Ensure(pod)
+	if err != nil {
+		k.podEvent(pod, v1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: pod cgroup: %v", err)
+		return nil, err
+	}
+	_, err = k.rt.RunPodSandbox(ctx, &runtime.SandboxConfig{
 		Name: pod.Name, Namespace: pod.Namespace, UID: string(pod.UID), Attempt: attempt,
 		Hostname:    podHostname(pod),
 		Labels:      map[string]string{labelPodName: pod.Name, labelPodNamespace: pod.Namespace, labelPodUID: string(pod.UID)},
 		HostNetwork: pod.Spec.HostNetwork, HostPID: pod.Spec.HostPID, HostIPC: pod.Spec.HostIPC,
 		ShareProcessNamespace: pod.Spec.ShareProcessNamespace != nil && *pod.Spec.ShareProcessNamespace,
-		CgroupParent:          k.cfg.CgroupRoot + "/pod" + string(pod.UID),
+		CgroupParent:          parent,
 		ResolvConfPath:        filepath.Join(podDir, "resolv.conf"),
 		HostsPath:             filepath.Join(podDir, "etc-hosts"),
 	})
@@ -427,6 +452,7 @@ func (k *Kubelet) newSandbox(ctx context.Context, w *podWorker, pod *v1.Pod, pr 
 		k.podEvent(pod, v1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return nil, err
 	}
+	k.reportHostRefusals()
 	return k.podRuntime(ctx, pod.UID)
 }
 
@@ -505,6 +531,9 @@ func (k *Kubelet) killPod(ctx context.Context, w *podWorker, pod *v1.Pod, grace 
 	}
 	if err := k.removeSandboxes(ctx, w, pod); err != nil {
 		return err
+	}
+	if err := k.cgroups.Remove(pod.UID); err != nil {
+		k.log.Warn("removing the pod cgroup", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 	}
 	if err := k.volumes.TearDown(ctx, pod.UID); err != nil {
 		return err

@@ -34,6 +34,8 @@ type podWorker struct {
 	// error (a missing ConfigMap, a failing mount) records it again only every repeatEvery.
 	repeats map[string]repeat
 	deleted bool // the API object was deleted by this agent
+	// mirrorUID is the mirror pod a static pod's status was last written to.
+	mirrorUID types.UID
 }
 
 type repeat struct {

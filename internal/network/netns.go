@@ -1,8 +1,10 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -55,4 +57,32 @@ func InNamespace(target netns.NsHandle, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// DialContextIn returns a dial function whose sockets are made in the network namespace at
+// nsPath ("" is the caller's own, where it dials plainly). A node agent put in a namespace of
+// its own reaches its pods' addresses only from there: probes and HTTP hooks dial through it.
+func DialContextIn(nsPath string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if nsPath == "" {
+		return d.DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		target, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			return nil, fmt.Errorf("node network namespace: %w", err)
+		}
+		defer target.Close()
+		var c net.Conn
+		err = InNamespace(target, func() error {
+			var derr error
+			c, derr = d.DialContext(ctx, network, addr)
+			return derr
+		})
+		if err != nil && c != nil {
+			c.Close() // dialled, but the thread could not leave the namespace
+			c = nil
+		}
+		return c, err
+	}
 }

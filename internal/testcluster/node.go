@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/network"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -194,8 +195,10 @@ func (n *Node) Running() bool {
 func (n *Node) PodCgroups(uid string) []string {
 	var out []string
 	for _, base := range []string{"/sys/fs/cgroup/*", "/sys/fs/cgroup"} {
-		m, _ := filepath.Glob(filepath.Join(base, n.CgroupRoot, "pod"+uid))
-		out = append(out, m...)
+		for _, g := range podcgroups.PodGlobs(n.CgroupRoot, uid) {
+			m, _ := filepath.Glob(filepath.Join(base, g))
+			out = append(out, m...)
+		}
 	}
 	return out
 }
@@ -218,14 +221,12 @@ func Leftovers(dataDir, cgroupRoot, uid string) []string {
 		}
 		f.Close()
 	}
-	pattern := "pod*"
-	if uid != "" {
-		pattern = "pod" + uid
-	}
 	for _, base := range []string{"/sys/fs/cgroup/*", "/sys/fs/cgroup"} {
-		m, _ := filepath.Glob(filepath.Join(base, cgroupRoot, pattern))
-		for _, d := range m {
-			left = append(left, "cgroup "+d)
+		for _, g := range podcgroups.PodGlobs(cgroupRoot, uid) {
+			m, _ := filepath.Glob(filepath.Join(base, g))
+			for _, d := range m {
+				left = append(left, "cgroup "+d)
+			}
 		}
 	}
 	if uid != "" {

@@ -260,8 +260,11 @@ func TestAgentAgainstAPIServer(t *testing.T) {
 		return false
 	})
 
-	// Stopping the agent stops the renewals.
+	// Stopping the agent stops the renewals. A renewal sent just before the stop may still land
+	// (the client gives up on its request, the server does not), so the baseline is read once
+	// that much time has passed.
 	stop()
+	time.Sleep(500 * time.Millisecond)
 	l, err = leases.Get(ctx, nodeName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

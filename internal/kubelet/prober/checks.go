@@ -52,11 +52,15 @@ type checker struct {
 	exec      ContainerExecer
 	userAgent string
 	transport *http.Transport
-	dialer    net.Dialer
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func newChecker(exec ContainerExecer, userAgent string) *checker {
-	c := &checker{exec: exec, userAgent: userAgent}
+func newChecker(exec ContainerExecer, userAgent string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *checker {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	c := &checker{exec: exec, userAgent: userAgent, dial: dial}
 	c.transport = &http.Transport{
 		// Probes target pod IPs the node routes to directly; a proxy from the
 		// agent's environment must not intercept them.
@@ -66,7 +70,7 @@ func newChecker(exec ContainerExecer, userAgent string) *checker {
 		// probes never verify them.
 		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
 		DisableCompression: true,
-		DialContext:        c.dialer.DialContext,
+		DialContext:        c.dial,
 	}
 	return c
 }
@@ -264,7 +268,7 @@ func (c *checker) doTCP(ctx context.Context, t *v1.TCPSocketAction, container *v
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := c.dialer.DialContext(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	conn, err := c.dial(dctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return vFailure, err.Error(), nil
 	}
@@ -279,7 +283,7 @@ func (c *checker) doGRPC(ctx context.Context, g *v1.GRPCAction, st *v1.PodStatus
 		// The health protocol has no TLS option in the probe API.
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) {
-			return c.dialer.DialContext(ctx, "tcp", a)
+			return c.dial(ctx, "tcp", a)
 		}),
 	)
 	if err != nil {

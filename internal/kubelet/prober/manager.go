@@ -3,6 +3,7 @@ package prober
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 
 	v1 "k8s.io/api/core/v1"
@@ -16,6 +17,10 @@ type Config struct {
 	Statuses PodStatusProvider
 	// Clock drives periods and initial delays; the real clock by default.
 	Clock clock.WithTicker
+	// Dial connects httpGet, tcpSocket and grpc probes to their targets; a plain dialer of
+	// the agent's own network namespace by default. An agent whose node lives in another
+	// namespace dials from there: pod IPs are routed only in the node's namespace.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// UserAgent for HTTP and gRPC probes; DefaultUserAgent by default.
 	UserAgent string
 	// UpdatesBuffer and EventsBuffer size the two channels (default 64, 256).
@@ -58,7 +63,7 @@ func NewManager(cfg Config) *Manager {
 	return &Manager{
 		clock:    cfg.Clock,
 		statuses: cfg.Statuses,
-		checker:  newChecker(cfg.Exec, cfg.UserAgent),
+		checker:  newChecker(cfg.Exec, cfg.UserAgent, cfg.Dial),
 		results:  newResults(cfg.UpdatesBuffer, ctx.Done()),
 		events:   make(chan Event, cfg.EventsBuffer),
 		ctx:      ctx,

@@ -154,6 +154,10 @@ func Open(cfg Config) (*Store, error) {
 // Root is the store's directory.
 func (s *Store) Root() string { return s.root }
 
+// DiskUsage reports the used and total bytes of the filesystem holding the store, as GC sees
+// them.
+func (s *Store) DiskUsage() (used, total uint64, err error) { return s.cfg.DiskUsage(s.root) }
+
 func (s *Store) layerDir(chainID string) string {
 	return filepath.Join(s.root, "layers", digestHex(chainID))
 }

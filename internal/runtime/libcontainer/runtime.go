@@ -306,6 +306,15 @@ func (r *Runtime) protectShim(pid int) {
 	}
 }
 
+// HostRefusals lists the settings this host refused, by setting, with what is done instead
+// (the node agent records them on its Node).
+func (r *Runtime) HostRefusals() map[string]string {
+	if !r.negOOMDenied.Load() {
+		return nil
+	}
+	return map[string]string{"oom_score_adj": "negative values are refused; shims and containers that should get one run with 0"}
+}
+
 func killPid(pid int) {
 	if p, err := os.FindProcess(pid); err == nil {
 		p.Kill()

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/skiff-dev/skiff/internal/kubelet"
+	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
 	"github.com/skiff-dev/skiff/internal/runtime"
 	"github.com/skiff-dev/skiff/internal/runtime/image"
@@ -54,8 +55,9 @@ func randHex(n int) string {
 }
 
 // startCluster runs a server with its agent; every name the node makes on the host derives
-// from the test and a random suffix, and everything is removed when the test ends.
-func startCluster(t *testing.T) *cluster {
+// from the test and a random suffix, and everything is removed when the test ends. agent
+// options adjust the node agent's config.
+func startCluster(t *testing.T, agent ...func(*kubelet.Config)) *cluster {
 	nettest.RequireRoot(t)
 	ns := nettest.NewNamespace(t, "node")
 	set := testimages.Ensure(t)
@@ -85,6 +87,9 @@ func startCluster(t *testing.T) *cluster {
 		cfg.DisableAgent = false
 		cfg.Agent = kubelet.Config{NodeName: c.node, NodeIP: net.ParseIP("127.0.0.1"), DataDir: dir,
 			CgroupRoot: c.cgroupRoot, PodCIDR: "198.19.0.0/24", NetNS: ns.Path, APIListener: apiLn}
+		for _, f := range agent {
+			f(&cfg.Agent)
+		}
 	}})
 	if s.Agent == nil {
 		t.Fatal("the server did not start its node agent")
@@ -146,14 +151,12 @@ func (c *cluster) leftovers(uid string) []string {
 		}
 		f.Close()
 	}
-	pattern := "pod*"
-	if uid != "" {
-		pattern = "pod" + uid
-	}
 	for _, base := range []string{"/sys/fs/cgroup/*", "/sys/fs/cgroup"} {
-		m, _ := filepath.Glob(filepath.Join(base, c.cgroupRoot, pattern))
-		for _, d := range m {
-			left = append(left, "cgroup left: "+d)
+		for _, g := range podcgroups.PodGlobs(c.cgroupRoot, uid) {
+			m, _ := filepath.Glob(filepath.Join(base, g))
+			for _, d := range m {
+				left = append(left, "cgroup left: "+d)
+			}
 		}
 	}
 	if c.agent != nil {
