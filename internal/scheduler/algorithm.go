@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	fw "github.com/skiff-dev/skiff/internal/scheduler/framework"
 )
 
@@ -89,6 +91,8 @@ type algorithm struct {
 	next int
 	// intn breaks ties between equally scored nodes; tests make it deterministic.
 	intn func(n int) int
+	// nominated lists pods of at least a priority nominated to a node (nil: none).
+	nominated func(node string, priority int32, self types.UID) []*fw.PodInfo
 }
 
 func newAlgorithm(p *fw.Profile, percentage int) *algorithm {
@@ -132,7 +136,7 @@ func (a *algorithm) schedule(ctx context.Context, state *fw.CycleState, pod *fw.
 	}
 	// A pod that preempted others goes back to its nominated node first, if it fits now.
 	if nn := pod.Pod.Status.NominatedNodeName; nn != "" {
-		if ni := snap.Get(nn); ni != nil && a.profile.RunFilters(ctx, state, pod, ni).IsSuccess() {
+		if ni := snap.Get(nn); ni != nil && a.filterNode(ctx, state, pod, ni).IsSuccess() {
 			return nn, nil
 		}
 	}
@@ -159,7 +163,7 @@ func (a *algorithm) findFeasible(ctx context.Context, state *fw.CycleState, pod 
 	for i := 0; i < len(nodes) && len(feasible) < want; i++ {
 		n := nodes[(start+i)%len(nodes)]
 		processed++
-		st := a.profile.RunFilters(ctx, state, pod, n)
+		st := a.filterNode(ctx, state, pod, n)
 		switch {
 		case st.IsSuccess():
 			feasible = append(feasible, n)
@@ -171,6 +175,23 @@ func (a *algorithm) findFeasible(ctx context.Context, state *fw.CycleState, pod 
 	}
 	a.next = (start + processed) % len(nodes)
 	return feasible, statuses, nil
+}
+
+// filterNode runs the filters on a node, and, when pods of at least the same priority are
+// nominated to it, also as if they were already there: the pod must fit both ways, as upstream.
+func (a *algorithm) filterNode(ctx context.Context, state *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) *fw.Status {
+	if a.nominated != nil {
+		if noms := a.nominated(n.Node.Name, pod.Priority, pod.Pod.UID); len(noms) > 0 {
+			clone := n.Clone()
+			for _, np := range noms {
+				clone.AddPod(np)
+			}
+			if st := a.profile.RunFilters(ctx, state, pod, clone); !st.IsSuccess() {
+				return st
+			}
+		}
+	}
+	return a.profile.RunFilters(ctx, state, pod, n)
 }
 
 // selectHost picks the highest score, choosing uniformly among ties (reservoir sampling).

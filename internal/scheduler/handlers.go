@@ -166,11 +166,13 @@ func (s *Scheduler) onPodAdd(obj any) {
 		return
 	}
 	if assigned(pod) {
+		s.nominator.set(pod, "")
 		s.cache.AddPod(pod)
 		s.queue.MoveAll(interestedIn(evAssignedPodAdd))
 		return
 	}
 	if s.responsible(pod) && pod.DeletionTimestamp == nil {
+		s.nominator.set(pod, pod.Status.NominatedNodeName)
 		s.queue.Add(pod)
 	}
 }
@@ -184,6 +186,7 @@ func (s *Scheduler) onPodUpdate(oldObj, newObj any) {
 		if o != nil && !assigned(o) {
 			// Bound (by us, confirmed; or by someone else): no longer waiting.
 			s.queue.Delete(pod)
+			s.nominator.set(pod, "")
 		}
 		s.cache.UpdatePod(pod)
 		if o != nil && assigned(o) && !equality.Semantic.DeepEqual(o.Labels, pod.Labels) {
@@ -196,7 +199,11 @@ func (s *Scheduler) onPodUpdate(oldObj, newObj any) {
 	}
 	if pod.DeletionTimestamp != nil {
 		s.queue.Delete(pod)
+		s.nominator.set(pod, "")
 		return
+	}
+	if o == nil || o.Status.NominatedNodeName != pod.Status.NominatedNodeName {
+		s.nominator.set(pod, pod.Status.NominatedNodeName)
 	}
 	s.queue.Update(pod)
 }
@@ -212,4 +219,5 @@ func (s *Scheduler) onPodDelete(obj any) {
 		return
 	}
 	s.queue.Delete(pod)
+	s.nominator.set(pod, "")
 }

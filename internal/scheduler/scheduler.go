@@ -64,6 +64,8 @@ type Scheduler struct {
 	broadcaster events.EventBroadcaster
 	recorder    events.EventRecorder
 
+	nominator *nominator
+
 	// bindings tracks binding goroutines so Run returns after them.
 	bindings sync.WaitGroup
 }
@@ -104,6 +106,8 @@ func New(client kubernetes.Interface, cfg Config) (*Scheduler, error) {
 		Delayed:        cfg.DelayedBinder,
 	}
 	s.algo = newAlgorithm(plugins.Default(vb), cfg.PercentageOfNodesToScore)
+	s.nominator = newNominator()
+	s.algo.nominated = s.nominator.forNode
 	if err := s.addHandlers(); err != nil {
 		return nil, err
 	}
@@ -302,6 +306,8 @@ func (s *Scheduler) preempt(ctx context.Context, pi *fw.PodInfo, fe *FitError) s
 		}
 	}
 	s.log.Info("preempted", "pod", podKey(pi.Pod), "node", c.node, "victims", len(c.victims))
+	// Hold the room at once; the status write that records it comes back later via the informer.
+	s.nominator.set(pi.Pod, c.node)
 	return c.node
 }
 
