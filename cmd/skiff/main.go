@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newServerCommand(), newKubectlCommand(), newImageCommand(), newKubeletCommand())
+	root.AddCommand(newVersionCommand(), newServerCommand(), newKubectlCommand(), newImageCommand(), newKubeletCommand(), newSchedulerCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

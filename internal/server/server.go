@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
+	"github.com/skiff-dev/skiff/internal/scheduler"
 )
 
 // Config is what `skiff server` is told.
@@ -57,6 +58,11 @@ type Config struct {
 	// Agent configures the in-process node agent; unset fields default to: node name the
 	// hostname, node IP the advertise address, data dir <DataDir>/agent.
 	Agent kubelet.Config
+
+	// DisableScheduler turns off the scheduler `skiff server` runs in-process by default.
+	DisableScheduler bool
+	// Scheduler configures the in-process scheduler.
+	Scheduler scheduler.Config
 
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
@@ -219,6 +225,17 @@ func Run(ctx context.Context, cfg Config) error {
 		<-errc
 		return err
 	}
+	schedDone := make(chan struct{})
+	if cfg.DisableScheduler {
+		close(schedDone)
+	} else {
+		go func() {
+			defer close(schedDone)
+			runScheduler(runCtx, &cfg, bundle, url)
+		}()
+	}
+	// The scheduler stops before the API server it talks to.
+	defer func() { cancel(); <-schedDone }()
 	var agent *kubelet.Kubelet
 	agentDone := make(chan struct{})
 	if cfg.DisableAgent {

@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+)
+
+// schedClients is how many concurrent creators the scheduling benchmark uses: upstream's figure
+// in the issue came from 32.
+const schedClients = 32
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// runClients runs n operations over schedClients concurrent clients, each with its own
+// connection, and returns when each started and the wall time of the run.
+func runClients(b *testing.B, clients []kubernetes.Interface, n int, op func(cs kubernetes.Interface, i int) error) ([]time.Time, time.Duration) {
+	var next atomic.Int64
+	started := make([]time.Time, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := range clients {
+		wg.Add(1)
+		go func(cs kubernetes.Interface) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				started[i] = time.Now()
+				if err := op(cs, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(clients[w])
+	}
+	wg.Wait()
+	return started, time.Since(t0)
+}
+
+func schedPod(ns, name, scheduler string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: corev1.PodSpec{
+		SchedulerName: scheduler,
+		Containers: []corev1.Container{{Name: "c", Image: "registry.k8s.io/pause:3.10", Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}}},
+	}}
+}
+
+// BenchmarkSchedule: end-to-end scheduling through skiff's real API server, etcd and in-process
+// scheduler. Fake Node objects (Ready, 32 CPUs, 256 GiB, 110 pods) are created through the API;
+// then, as the floor, the same number of pods for a scheduler nobody runs are created (the raw
+// create rate); then the measured pods are created by 32 concurrent clients while a watch records
+// when each gets its node. Pods/s is pods divided by the time from the first create until the last
+// pod is bound; latency is per pod from its create call to the watch seeing it bound.
+// SKIFF_BENCH_SCHED_PODS and SKIFF_BENCH_SCHED_NODES (default 1000 and 100) set the size.
+func BenchmarkSchedule(b *testing.B) {
+	pods := envInt("SKIFF_BENCH_SCHED_PODS", 1000)
+	nodes := envInt("SKIFF_BENCH_SCHED_NODES", 100)
+	s := startServer(b)
+	ctx := context.Background()
+	admin := s.client(b)
+	clients := make([]kubernetes.Interface, schedClients)
+	for i := range clients {
+		clients[i] = s.client(b)
+	}
+	rl := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")}
+	_, nodeTime := runClients(b, clients, nodes, func(cs kubernetes.Interface, i int) error {
+		n, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%d", i),
+			Labels: map[string]string{corev1.LabelHostname: fmt.Sprintf("node-%d", i), corev1.LabelTopologyZone: fmt.Sprintf("zone-%d", i%3)}}}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		n.Status = corev1.NodeStatus{Capacity: rl, Allocatable: rl, Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}}
+		_, err = cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	})
+	newNamespace(b, admin, "floor")
+	newNamespace(b, admin, "sched")
+	time.Sleep(time.Second) // let the scheduler's informers see the nodes
+
+	_, floorTime := runClients(b, clients, pods, func(cs kubernetes.Interface, i int) error {
+		_, err := cs.CoreV1().Pods("floor").Create(ctx, schedPod("floor", fmt.Sprintf("f-%d", i), "nobody"), metav1.CreateOptions{})
+		return err
+	})
+
+	w, err := admin.CoreV1().Pods("sched").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Stop()
+	bound := make(map[string]time.Time, pods)
+	perNode := map[string]int{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Deleted || p.Spec.NodeName == "" {
+				continue
+			}
+			if _, seen := bound[p.Name]; !seen {
+				bound[p.Name] = time.Now()
+				perNode[p.Spec.NodeName]++
+				if len(bound) == pods {
+					return
+				}
+			}
+		}
+	}()
+	b.ResetTimer()
+	started, createTime := runClients(b, clients, pods, func(cs kubernetes.Interface, i int) error {
+		_, err := cs.CoreV1().Pods("sched").Create(ctx, schedPod("sched", fmt.Sprintf("p-%d", i), ""), metav1.CreateOptions{})
+		return err
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d pods bound", len(bound), pods)
+	}
+	b.StopTimer()
+	first, last := started[0], time.Time{}
+	var lat latencies
+	for i, t := range started {
+		if t.Before(first) {
+			first = t
+		}
+		bt := bound[fmt.Sprintf("p-%d", i)]
+		if bt.After(last) {
+			last = bt
+		}
+		lat = append(lat, bt.Sub(t))
+	}
+	total := last.Sub(first)
+	maxPer, minPer := 0, pods
+	for _, c := range perNode {
+		maxPer, minPer = max(maxPer, c), min(minPer, c)
+	}
+	if len(perNode) < nodes {
+		minPer = 0
+	}
+	rssAnon, rss := memory(s.cmd.Process.Pid)
+	b.ReportMetric(float64(pods)/total.Seconds(), "pods/s")
+	b.ReportMetric(ms(lat.pct(0.50)), "p50-ms")
+	b.ReportMetric(ms(lat.pct(0.99)), "p99-ms")
+	b.ReportMetric(float64(pods)/createTime.Seconds(), "creates/s")
+	b.ReportMetric(float64(pods)/floorTime.Seconds(), "floor-creates/s")
+	b.ReportMetric(float64(rss)/(1<<20), "server-rss-MB")
+	fmt.Fprintf(os.Stderr, "schedule: %d pods on %d nodes (created in %v): all bound %v after the first create (%.0f pods/s), "+
+		"creates %.0f/s, floor (unscheduled pods) %.0f/s; latency p50 %.1f ms p99 %.1f ms; pods per node %d..%d; "+
+		"server RssAnon %.0f MB VmRSS %.0f MB; load %s\n",
+		pods, nodes, nodeTime.Round(time.Millisecond), total.Round(time.Millisecond), float64(pods)/total.Seconds(),
+		float64(pods)/createTime.Seconds(), float64(pods)/floorTime.Seconds(), ms(lat.pct(0.5)), ms(lat.pct(0.99)),
+		minPer, maxPer, float64(rssAnon)/(1<<20), float64(rss)/(1<<20), loadavg())
+}
