@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/apiserver/resources"
 	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
+	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -57,6 +58,15 @@ type Config struct {
 	// Agent configures the in-process node agent; unset fields default to: node name the
 	// hostname, node IP the advertise address, data dir <DataDir>/agent.
 	Agent kubelet.Config
+
+	// DisableControllerManager turns off the controllers `skiff server` runs in-process.
+	DisableControllerManager bool
+	// Controllers selects controllers as `--controllers` does (empty: all).
+	Controllers []string
+	// ControllerWorkers overrides the worker count per controller.
+	ControllerWorkers map[string]int
+	// OnControllersStarted is called once the controllers run (their caches synced).
+	OnControllersStarted func()
 
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
@@ -111,6 +121,11 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
+	}
+	if !cfg.DisableControllerManager {
+		if _, err := controllermanager.Enabled(cfg.Controllers); err != nil {
+			return fmt.Errorf("--controllers: %w", err)
+		}
 	}
 	serviceRanges, err := parseServiceRanges(cfg)
 	if err != nil {
@@ -229,8 +244,19 @@ func Run(ctx context.Context, cfg Config) error {
 			runAgent(runCtx, &cfg, agent)
 		}()
 	}
-	// The agent stops before the API server it talks to.
-	defer func() { cancel(); <-agentDone }()
+	cmDone := make(chan struct{})
+	if cfg.DisableControllerManager {
+		close(cmDone)
+	} else {
+		go func() {
+			defer close(cmDone)
+			if err := runControllerManager(runCtx, &cfg, bundle, url); err != nil && runCtx.Err() == nil {
+				log.Error("controller manager stopped", "err", err)
+			}
+		}()
+	}
+	// The agent and the controllers stop before the API server they talk to.
+	defer func() { cancel(); <-agentDone; <-cmDone }()
 	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.OnReady != nil {
 		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client(), Agent: agent})

@@ -81,9 +81,11 @@ func StartServer(o Options) (*Server, error) {
 	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1), ownDir: o.DataDir == ""}
 	ready := make(chan *server.Running, 1)
 	// No node agent unless a test asks (Mutate clears DisableAgent): it needs root and makes
-	// host state (bridges, cgroups) an API test has no use for.
+	// host state (bridges, cgroups) an API test has no use for. No controllers either (Mutate
+	// clears DisableControllerManager): API tests create ReplicaSets and Deployments and expect
+	// them to stay as written.
 	cfg := server.Config{
-		DataDir: dir, Listener: ln, BindAddress: "127.0.0.1", DisableAgent: true,
+		DataDir: dir, Listener: ln, BindAddress: "127.0.0.1", DisableAgent: true, DisableControllerManager: true,
 		Logger: logger, OnReady: func(r *server.Running) { ready <- r },
 	}
 	if o.Mutate != nil {
