@@ -208,7 +208,10 @@ func Run(ctx context.Context, cfg Config) error {
 	go services.RunRepair(runCtx)
 	listening := make(chan struct{})
 	errc := make(chan error, 1)
-	go func() { errc <- api.Run(runCtx, func() { close(listening) }) }()
+	// The API server outlives runCtx until its clients have stopped (see stopComponents).
+	apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer apiCancel()
+	go func() { errc <- api.Run(apiCtx, func() { close(listening) }) }()
 	select {
 	case err := <-errc:
 		return err
@@ -220,6 +223,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := api.Bootstrap(runCtx, apiserver.BootstrapConfig{ServiceIP: serviceIP, AdvertiseAddress: advertise, Port: port}); err != nil {
 		cancel()
+		apiCancel()
 		<-errc
 		return err
 	}
@@ -227,9 +231,14 @@ func Run(ctx context.Context, cfg Config) error {
 	kubeconfig := filepath.Join(cfg.DataDir, "admin.kubeconfig")
 	if err := pki.WriteKubeconfig(kubeconfig, url, "skiff", "admin", bundle.CA.CertPEM, bundle.Admin.CertPEM, bundle.Admin.KeyPEM); err != nil {
 		cancel()
+		apiCancel()
 		<-errc
 		return err
 	}
+	// Clients of the API server (the agent, the controllers) run on a context of their own, so
+	// that they stop, and hand over their Lease, while the API server still answers.
+	compCtx, compCancel := context.WithCancel(runCtx)
+	defer compCancel()
 	var agent *kubelet.Kubelet
 	agentDone := make(chan struct{})
 	if cfg.DisableAgent {
@@ -241,7 +250,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		go func() {
 			defer close(agentDone)
-			runAgent(runCtx, &cfg, agent)
+			runAgent(compCtx, &cfg, agent)
 		}()
 	}
 	cmDone := make(chan struct{})
@@ -250,13 +259,14 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		go func() {
 			defer close(cmDone)
-			if err := runControllerManager(runCtx, &cfg, bundle, url); err != nil && runCtx.Err() == nil {
+			if err := runControllerManager(compCtx, &cfg, bundle, url); err != nil && compCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)
 			}
 		}()
 	}
 	// The agent and the controllers stop before the API server they talk to.
-	defer func() { cancel(); <-agentDone; <-cmDone }()
+	stopComponents := func() { compCancel(); <-agentDone; <-cmDone }
+	defer func() { stopComponents(); cancel() }()
 	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.OnReady != nil {
 		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client(), Agent: agent})
@@ -265,12 +275,15 @@ func Run(ctx context.Context, cfg Config) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+		stopComponents()
 	case err := <-store.Err():
 		cancel()
+		apiCancel()
 		<-errc
 		return fmt.Errorf("etcd stopped: %w", err)
 	}
 	cancel()
+	apiCancel()
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
