@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -22,8 +23,21 @@ func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, 
 	}
 	rc := &rest.Config{Host: url, QPS: 500, Burst: 1000, UserAgent: "skiff-controller-manager",
 		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
-	return controllermanager.Run(ctx, controllermanager.Config{
-		RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers,
-		LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted,
-	})
+	for {
+		err := controllermanager.Run(ctx, controllermanager.Config{
+			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers,
+			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted,
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A lost Lease stops the controllers (another server leads now); a standalone manager
+		// exits, but the server stays up and stands for election again.
+		cfg.Logger.Warn("controller manager stopped, standing for election again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
 }
