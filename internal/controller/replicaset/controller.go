@@ -147,6 +147,10 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	switch {
 	case err == nil:
 		c.queue.Forget(key)
+	case apierrors.IsConflict(err) && c.queue.NumRequeues(key) < maxRetries:
+		// A write raced a newer version: routine while the cache catches up with our own writes.
+		c.log.Debug("sync failed, retrying", "replicaset", key, "err", err)
+		c.queue.AddRateLimited(key)
 	case c.queue.NumRequeues(key) < maxRetries:
 		c.log.Info("sync failed, retrying", "replicaset", key, "err", err)
 		c.queue.AddRateLimited(key)
