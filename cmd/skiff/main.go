@@ -19,7 +19,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newServerCommand(), newKubectlCommand(), newImageCommand(), newKubeletCommand(), newSchedulerCommand())
+	root.AddCommand(newVersionCommand(), newServerCommand(), newKubectlCommand(), newImageCommand(), newKubeletCommand(),
+		newSchedulerCommand(), newControllerManagerCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/apiserver/resources"
 	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
+	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -63,6 +64,14 @@ type Config struct {
 	DisableScheduler bool
 	// Scheduler configures the in-process scheduler.
 	Scheduler scheduler.Config
+	// DisableControllerManager turns off the controllers `skiff server` runs in-process.
+	DisableControllerManager bool
+	// Controllers selects controllers as `--controllers` does (empty: all).
+	Controllers []string
+	// ControllerWorkers overrides the worker count per controller.
+	ControllerWorkers map[string]int
+	// OnControllersStarted is called once the controllers run (their caches synced).
+	OnControllersStarted func()
 
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
@@ -121,6 +130,11 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
+	}
+	if !cfg.DisableControllerManager {
+		if _, err := controllermanager.Enabled(cfg.Controllers); err != nil {
+			return fmt.Errorf("--controllers: %w", err)
+		}
 	}
 	serviceRanges, err := parseServiceRanges(cfg)
 	if err != nil {
@@ -203,7 +217,10 @@ func Run(ctx context.Context, cfg Config) error {
 	go services.RunRepair(runCtx)
 	listening := make(chan struct{})
 	errc := make(chan error, 1)
-	go func() { errc <- api.Run(runCtx, func() { close(listening) }) }()
+	// The API server outlives runCtx until its clients have stopped (see stopComponents).
+	apiCtx, apiCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer apiCancel()
+	go func() { errc <- api.Run(apiCtx, func() { close(listening) }) }()
 	select {
 	case err := <-errc:
 		return err
@@ -215,6 +232,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := api.Bootstrap(runCtx, apiserver.BootstrapConfig{ServiceIP: serviceIP, AdvertiseAddress: advertise, Port: port}); err != nil {
 		cancel()
+		apiCancel()
 		<-errc
 		return err
 	}
@@ -222,20 +240,23 @@ func Run(ctx context.Context, cfg Config) error {
 	kubeconfig := filepath.Join(cfg.DataDir, "admin.kubeconfig")
 	if err := pki.WriteKubeconfig(kubeconfig, url, "skiff", "admin", bundle.CA.CertPEM, bundle.Admin.CertPEM, bundle.Admin.KeyPEM); err != nil {
 		cancel()
+		apiCancel()
 		<-errc
 		return err
 	}
+	// Clients of the API server (the agent, the scheduler, the controllers) run on a context of
+	// their own, so that they stop, and hand over their Leases, while the API server still answers.
+	compCtx, compCancel := context.WithCancel(runCtx)
+	defer compCancel()
 	schedDone := make(chan struct{})
 	if cfg.DisableScheduler {
 		close(schedDone)
 	} else {
 		go func() {
 			defer close(schedDone)
-			runScheduler(runCtx, &cfg, bundle, url)
+			runScheduler(compCtx, &cfg, bundle, url)
 		}()
 	}
-	// The scheduler stops before the API server it talks to.
-	defer func() { cancel(); <-schedDone }()
 	var agent *kubelet.Kubelet
 	agentDone := make(chan struct{})
 	if cfg.DisableAgent {
@@ -247,11 +268,23 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		go func() {
 			defer close(agentDone)
-			runAgent(runCtx, &cfg, agent)
+			runAgent(compCtx, &cfg, agent)
 		}()
 	}
-	// The agent stops before the API server it talks to.
-	defer func() { cancel(); <-agentDone }()
+	cmDone := make(chan struct{})
+	if cfg.DisableControllerManager {
+		close(cmDone)
+	} else {
+		go func() {
+			defer close(cmDone)
+			if err := runControllerManager(compCtx, &cfg, bundle, url); err != nil && compCtx.Err() == nil {
+				log.Error("controller manager stopped", "err", err)
+			}
+		}()
+	}
+	// The agent, the scheduler and the controllers stop before the API server they talk to.
+	stopComponents := func() { compCancel(); <-agentDone; <-schedDone; <-cmDone }
+	defer func() { stopComponents(); cancel() }()
 	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.OnReady != nil {
 		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client(), Agent: agent})
@@ -260,12 +293,15 @@ func Run(ctx context.Context, cfg Config) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+		stopComponents()
 	case err := <-store.Err():
 		cancel()
+		apiCancel()
 		<-errc
 		return fmt.Errorf("etcd stopped: %w", err)
 	}
 	cancel()
+	apiCancel()
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

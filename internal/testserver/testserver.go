@@ -84,11 +84,13 @@ func StartServer(o Options) (*Server, error) {
 	s := &Server{DataDir: dir, cancel: cancel, done: make(chan error, 1), ownDir: o.DataDir == "", opts: o}
 	ready := make(chan *server.Running, 1)
 	// No node agent unless a test asks (Mutate clears DisableAgent): it needs root and makes
-	// host state (bridges, cgroups) an API test has no use for. No scheduler either (Mutate
-	// clears DisableScheduler): API tests create pending pods and expect them left alone.
+	// host state (bridges, cgroups) an API test has no use for. No scheduler and no controllers
+	// either (Mutate clears DisableScheduler or DisableControllerManager): API tests create
+	// pending pods, ReplicaSets and Deployments and expect them to stay as written.
 	cfg := server.Config{
 		DataDir: dir, Listener: ln, BindAddress: "127.0.0.1", DisableAgent: true, DisableScheduler: true,
-		Logger: logger, OnReady: func(r *server.Running) { ready <- r },
+		DisableControllerManager: true,
+		Logger:                   logger, OnReady: func(r *server.Running) { ready <- r },
 	}
 	if o.Mutate != nil {
 		o.Mutate(&cfg)

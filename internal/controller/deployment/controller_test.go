@@ -1,0 +1,430 @@
+package deployment
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	t        *testing.T
+	client   *fake.Clientset
+	c        *Controller
+	recorder *record.FakeRecorder
+	now      time.Time
+}
+
+func newFixture(t *testing.T, objs ...runtime.Object) *fixture {
+	t.Helper()
+	f := &fixture{t: t, client: fake.NewClientset(objs...), recorder: record.NewFakeRecorder(1000), now: t0}
+	fac := informers.NewSharedInformerFactory(f.client, 0)
+	c, err := New(Config{Client: f.client, Deployments: fac.Apps().V1().Deployments(), ReplicaSets: fac.Apps().V1().ReplicaSets(),
+		Pods: fac.Core().V1().Pods(), Recorder: f.recorder, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c = c
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			fac.Apps().V1().Deployments().Informer().GetIndexer().Add(o)
+		case *appsv1.ReplicaSet:
+			fac.Apps().V1().ReplicaSets().Informer().GetIndexer().Add(o)
+		case *corev1.Pod:
+			fac.Core().V1().Pods().Informer().GetIndexer().Add(o)
+		}
+	}
+	return f
+}
+
+func (f *fixture) sync(key string) {
+	f.t.Helper()
+	f.client.ClearActions()
+	if err := f.c.sync(context.Background(), key); err != nil {
+		f.t.Fatalf("sync: %v", err)
+	}
+}
+
+func (f *fixture) events() []string {
+	var out []string
+	for {
+		select {
+		case e := <-f.recorder.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+// created returns the ReplicaSets the last sync created.
+func (f *fixture) created() []*appsv1.ReplicaSet {
+	var out []*appsv1.ReplicaSet
+	for _, a := range f.client.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "replicasets" {
+			out = append(out, a.(clienttesting.CreateAction).GetObject().(*appsv1.ReplicaSet))
+		}
+	}
+	return out
+}
+
+// sizes returns name=replicas of every ReplicaSet update of the last sync.
+func (f *fixture) sizes() map[string]int32 {
+	out := map[string]int32{}
+	for _, a := range f.client.Actions() {
+		if a.GetVerb() == "update" && a.GetResource().Resource == "replicasets" && a.GetSubresource() == "" {
+			rs := a.(clienttesting.UpdateAction).GetObject().(*appsv1.ReplicaSet)
+			out[rs.Name] = *rs.Spec.Replicas
+		}
+	}
+	return out
+}
+
+// status returns the last Deployment status written.
+func (f *fixture) status() *appsv1.DeploymentStatus {
+	var st *appsv1.DeploymentStatus
+	for _, a := range f.client.Actions() {
+		if a.GetResource().Resource == "deployments" && a.GetSubresource() == "status" {
+			st = &a.(clienttesting.UpdateAction).GetObject().(*appsv1.Deployment).Status
+		}
+	}
+	return st
+}
+
+func image(img string) func(*appsv1.Deployment) {
+	return func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers[0].Image = img }
+}
+
+func newDeployment(n int32, opts ...func(*appsv1.Deployment)) *appsv1.Deployment {
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", UID: "d-uid", Generation: 1},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To(n), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "nginx:1"}}}},
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
+				MaxSurge: ptr.To(intstr.FromString("25%")), MaxUnavailable: ptr.To(intstr.FromString("25%"))}},
+			RevisionHistoryLimit: ptr.To[int32](10), ProgressDeadlineSeconds: ptr.To[int32](600)},
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// rsFor is a ReplicaSet the controller would have made from d's template at some revision.
+func rsFor(d *appsv1.Deployment, img string, rev int, replicas, available int32, age time.Duration) *appsv1.ReplicaSet {
+	tmpl := *d.Spec.Template.DeepCopy()
+	tmpl.Spec.Containers[0].Image = img
+	hash := ComputeHash(&tmpl, nil)
+	tmpl.Labels = withLabel(tmpl.Labels, HashLabel, hash)
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-" + hash, Namespace: d.Namespace, UID: types.UID("rs-" + img), Labels: tmpl.Labels,
+			CreationTimestamp: metav1.NewTime(t0.Add(-age)), Generation: 1,
+			Annotations: map[string]string{RevisionAnnotation: itoa(rev), DesiredReplicasAnnotation: itoa(int(*d.Spec.Replicas)),
+				MaxReplicasAnnotation: itoa(int(*d.Spec.Replicas + MaxSurge(d)))},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID, Controller: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To(replicas), Template: tmpl,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web", HashLabel: hash}}},
+		Status: appsv1.ReplicaSetStatus{Replicas: replicas, ReadyReplicas: available, AvailableReplicas: available, ObservedGeneration: 1},
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestNewDeploymentCreatesReplicaSet(t *testing.T) {
+	d := newDeployment(3)
+	f := newFixture(t, d)
+	f.sync("ns/web")
+	cr := f.created()
+	if len(cr) != 1 {
+		t.Fatalf("created %d ReplicaSets, want 1", len(cr))
+	}
+	rs := cr[0]
+	hash := ComputeHash(&d.Spec.Template, nil)
+	if rs.Name != "web-"+hash || rs.Labels[HashLabel] != hash || rs.Spec.Template.Labels[HashLabel] != hash || rs.Spec.Selector.MatchLabels[HashLabel] != hash {
+		t.Fatalf("ReplicaSet %s labels %v selector %v: want name web-%s and the hash label everywhere", rs.Name, rs.Labels, rs.Spec.Selector, hash)
+	}
+	if *rs.Spec.Replicas != 3 {
+		t.Fatalf("new ReplicaSet has %d replicas, want 3", *rs.Spec.Replicas)
+	}
+	want := map[string]string{RevisionAnnotation: "1", DesiredReplicasAnnotation: "3", MaxReplicasAnnotation: "4"}
+	for k, v := range want {
+		if rs.Annotations[k] != v {
+			t.Errorf("annotation %s = %q, want %q", k, rs.Annotations[k], v)
+		}
+	}
+	if ref := metav1.GetControllerOf(rs); ref == nil || ref.UID != d.UID || ref.Kind != "Deployment" {
+		t.Fatalf("controller reference %+v", ref)
+	}
+	if ev := f.events(); len(ev) != 1 || ev[0] != "Normal ScalingReplicaSet Scaled up replica set "+rs.Name+" from 0 to 3" {
+		t.Fatalf("events %q", ev)
+	}
+	var annotated bool
+	for _, a := range f.client.Actions() {
+		if a.GetVerb() == "update" && a.GetResource().Resource == "deployments" && a.GetSubresource() == "" {
+			annotated = a.(clienttesting.UpdateAction).GetObject().(*appsv1.Deployment).Annotations[RevisionAnnotation] == "1"
+		}
+	}
+	if !annotated {
+		t.Error("deployment's revision annotation not set to 1")
+	}
+	st := f.status()
+	if st == nil {
+		t.Fatal("no status written")
+	}
+	if c := getCondition(st, appsv1.DeploymentProgressing); c == nil || c.Reason != ReasonNewRSCreated || c.Message != `Created new replica set "`+rs.Name+`"` {
+		t.Fatalf("Progressing condition %+v", c)
+	}
+}
+
+func TestFenceposts(t *testing.T) {
+	tests := []struct {
+		replicas            int32
+		surge, unavail      intstr.IntOrString
+		wantSurge, wantUnav int32
+	}{
+		{10, intstr.FromString("25%"), intstr.FromString("25%"), 3, 2},
+		{3, intstr.FromString("25%"), intstr.FromString("25%"), 1, 0},
+		{1, intstr.FromInt32(0), intstr.FromInt32(0), 0, 1},
+		{4, intstr.FromInt32(2), intstr.FromString("50%"), 2, 2},
+		{5, intstr.FromString("0%"), intstr.FromInt32(10), 0, 5},
+	}
+	for _, tt := range tests {
+		d := newDeployment(tt.replicas, func(d *appsv1.Deployment) {
+			d.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxSurge: &tt.surge, MaxUnavailable: &tt.unavail}
+		})
+		if s, u := MaxSurge(d), MaxUnavailable(d); s != tt.wantSurge || u != tt.wantUnav {
+			t.Errorf("replicas %d surge %s unavailable %s: got %d/%d, want %d/%d", tt.replicas, tt.surge.String(), tt.unavail.String(), s, u, tt.wantSurge, tt.wantUnav)
+		}
+	}
+}
+
+func TestRollingUpdateSteps(t *testing.T) {
+	tests := []struct {
+		name     string
+		oldSize  int32
+		oldAvail int32
+		newSize  int32 // -1: no new ReplicaSet yet
+		newAvail int32
+		wantNew  int32 // size of the new ReplicaSet after the sync (-1: untouched)
+		wantOld  int32 // size of the old ReplicaSet after the sync (-1: untouched)
+	}{
+		{"surge creates the new set at one", 3, 3, -1, 0, 1, -1},
+		{"full surge, new not available: wait", 3, 3, 1, 0, -1, -1},
+		{"new available: old shrinks by one", 3, 3, 1, 1, -1, 2},
+		{"room after shrink: new grows", 2, 2, 1, 1, 2, -1},
+		{"unhealthy old pods go even below minimum availability", 3, 1, 1, 1, -1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDeployment(3, image("nginx:2"))
+			old := rsFor(d, "nginx:1", 1, tt.oldSize, tt.oldAvail, time.Hour)
+			objs := []runtime.Object{d, old}
+			var newRS *appsv1.ReplicaSet
+			if tt.newSize >= 0 {
+				newRS = rsFor(d, "nginx:2", 2, tt.newSize, tt.newAvail, time.Minute)
+				objs = append(objs, newRS)
+			}
+			f := newFixture(t, objs...)
+			f.sync("ns/web")
+			sizes := f.sizes()
+			if newRS == nil {
+				cr := f.created()
+				if len(cr) != 1 || *cr[0].Spec.Replicas != tt.wantNew {
+					t.Fatalf("created %v, want one ReplicaSet of %d", cr, tt.wantNew)
+				}
+				if cr[0].Annotations[RevisionAnnotation] != "2" {
+					t.Fatalf("new ReplicaSet revision %q, want 2", cr[0].Annotations[RevisionAnnotation])
+				}
+			} else if got, ok := sizes[newRS.Name]; (tt.wantNew < 0 && ok) || (tt.wantNew >= 0 && got != tt.wantNew) {
+				t.Fatalf("new ReplicaSet resized %v, want %d (-1: untouched)", sizes, tt.wantNew)
+			}
+			if got, ok := sizes[old.Name]; (tt.wantOld < 0 && ok) || (tt.wantOld >= 0 && got != tt.wantOld) {
+				t.Fatalf("old ReplicaSet resized %v, want %d (-1: untouched)", sizes, tt.wantOld)
+			}
+		})
+	}
+}
+
+func TestProportionalScaling(t *testing.T) {
+	d := newDeployment(15, image("nginx:2"), func(d *appsv1.Deployment) {
+		d.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxSurge: ptr.To(intstr.FromInt32(3)), MaxUnavailable: ptr.To(intstr.FromInt32(2))}
+	})
+	sized := newDeployment(10, func(x *appsv1.Deployment) { x.Spec.Strategy = d.Spec.Strategy })
+	old := rsFor(sized, "nginx:1", 1, 8, 8, time.Hour)
+	newRS := rsFor(sized, "nginx:2", 2, 5, 0, time.Minute)
+	f := newFixture(t, d, old, newRS)
+	f.sync("ns/web")
+	// 13 pods sized for 10+3; now 15+3 = 18 allowed: 5 more, shared 8:5 and the rest to the largest.
+	sizes := f.sizes()
+	if sizes[old.Name]+sizes[newRS.Name] != 18 || sizes[old.Name] != 11 || sizes[newRS.Name] != 7 {
+		t.Fatalf("sizes %v, want old 11 and new 7", sizes)
+	}
+	ev := f.events()
+	sort.Strings(ev)
+	if len(ev) != 2 || !strings.Contains(ev[0], "Scaled up replica set web-") {
+		t.Fatalf("events %q", ev)
+	}
+}
+
+func TestRecreate(t *testing.T) {
+	recreate := func(d *appsv1.Deployment) {
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	}
+	d := newDeployment(3, image("nginx:2"), recreate)
+	old := rsFor(d, "nginx:1", 1, 3, 3, time.Hour)
+	f := newFixture(t, d, old)
+	f.sync("ns/web")
+	if len(f.created()) != 0 || f.sizes()[old.Name] != 0 {
+		t.Fatalf("first step: created %v sizes %v; want the old set scaled to 0 and nothing created", f.created(), f.sizes())
+	}
+	// Old set at zero, but a pod still runs: wait.
+	old0 := rsFor(d, "nginx:1", 1, 0, 0, time.Hour)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", Labels: old0.Spec.Template.Labels,
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: old0.Name, UID: old0.UID, Controller: ptr.To(true)}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	f = newFixture(t, d, old0, pod)
+	f.sync("ns/web")
+	if len(f.created()) != 0 {
+		t.Fatal("new ReplicaSet created while an old pod runs")
+	}
+	f = newFixture(t, d, old0)
+	f.sync("ns/web")
+	if cr := f.created(); len(cr) != 1 || *cr[0].Spec.Replicas != 3 {
+		t.Fatalf("created %v, want the new set at the full 3", cr)
+	}
+}
+
+func TestRollbackRaisesRevision(t *testing.T) {
+	d := newDeployment(3) // template back at nginx:1
+	v1 := rsFor(d, "nginx:1", 1, 0, 0, 2*time.Hour)
+	v2 := rsFor(d, "nginx:2", 2, 3, 3, time.Hour)
+	f := newFixture(t, d, v1, v2)
+	f.sync("ns/web")
+	var got *appsv1.ReplicaSet
+	for _, a := range f.client.Actions() {
+		if a.GetVerb() == "update" && a.GetResource().Resource == "replicasets" {
+			if rs := a.(clienttesting.UpdateAction).GetObject().(*appsv1.ReplicaSet); rs.Name == v1.Name {
+				got = rs
+				break
+			}
+		}
+	}
+	if got == nil || got.Annotations[RevisionAnnotation] != "3" || got.Annotations[RevisionHistoryAnnotation] != "1" {
+		t.Fatalf("rolled-back ReplicaSet %v: want revision 3 and revision-history 1", got)
+	}
+}
+
+func TestCleanupKeepsHistoryLimit(t *testing.T) {
+	d := newDeployment(1, image("nginx:4"), func(d *appsv1.Deployment) { d.Spec.RevisionHistoryLimit = ptr.To[int32](1) })
+	cur := rsFor(d, "nginx:4", 4, 1, 1, time.Minute)
+	d.Annotations = map[string]string{RevisionAnnotation: "4"}
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+	objs := []runtime.Object{d, cur, rsFor(d, "nginx:1", 1, 0, 0, 4*time.Hour), rsFor(d, "nginx:2", 2, 0, 0, 3*time.Hour), rsFor(d, "nginx:3", 3, 0, 0, 2*time.Hour)}
+	f := newFixture(t, objs...)
+	f.sync("ns/web")
+	var deleted []string
+	for _, a := range f.client.Actions() {
+		if a.GetVerb() == "delete" {
+			deleted = append(deleted, a.(clienttesting.DeleteAction).GetName())
+		}
+	}
+	sort.Strings(deleted)
+	want := []string{objs[2].(*appsv1.ReplicaSet).Name, objs[3].(*appsv1.ReplicaSet).Name}
+	sort.Strings(want)
+	if strings.Join(deleted, ",") != strings.Join(want, ",") {
+		t.Fatalf("deleted %v, want revisions 1 and 2 (%v)", deleted, want)
+	}
+}
+
+func TestProgressDeadline(t *testing.T) {
+	d := newDeployment(3, image("nginx:2"))
+	old := rsFor(d, "nginx:1", 1, 3, 3, time.Hour)
+	newRS := rsFor(d, "nginx:2", 2, 1, 0, time.Hour)
+	d.Annotations = map[string]string{RevisionAnnotation: "2"}
+	stale := metav1.NewTime(t0.Add(-601 * time.Second))
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 4, UpdatedReplicas: 1, ReadyReplicas: 3, AvailableReplicas: 3, UnavailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: ReasonRSUpdated, LastUpdateTime: stale, LastTransitionTime: stale}}}
+	f := newFixture(t, d, old, newRS)
+	f.sync("ns/web")
+	st := f.status()
+	if st == nil {
+		t.Fatal("no status written")
+	}
+	c := getCondition(st, appsv1.DeploymentProgressing)
+	if c == nil || c.Status != corev1.ConditionFalse || c.Reason != ReasonTimedOut || c.Message != `ReplicaSet "`+newRS.Name+`" has timed out progressing.` {
+		t.Fatalf("Progressing %+v", c)
+	}
+	if a := getCondition(st, appsv1.DeploymentAvailable); a == nil || a.Reason != ReasonMinimumAvailable {
+		t.Fatalf("Available %+v", a)
+	}
+}
+
+func TestCompleteAndAvailability(t *testing.T) {
+	d := newDeployment(3)
+	rs := rsFor(d, "nginx:1", 1, 3, 3, time.Hour)
+	d.Annotations = map[string]string{RevisionAnnotation: "1"}
+	d.Status.Conditions = []appsv1.DeploymentCondition{{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: ReasonRSUpdated}}
+	f := newFixture(t, d, rs)
+	f.sync("ns/web")
+	st := f.status()
+	if st == nil || st.Replicas != 3 || st.UpdatedReplicas != 3 || st.AvailableReplicas != 3 || st.UnavailableReplicas != 0 || st.ObservedGeneration != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if c := getCondition(st, appsv1.DeploymentProgressing); c == nil || c.Reason != ReasonNewRSAvailable || c.Message != `ReplicaSet "`+rs.Name+`" has successfully progressed.` {
+		t.Fatalf("Progressing %+v", c)
+	}
+	// Nothing changes on a second look: no write.
+	d2 := d.DeepCopy()
+	d2.Status = *st
+	f = newFixture(t, d2, rs)
+	f.sync("ns/web")
+	if f.status() != nil {
+		t.Fatalf("unchanged deployment rewrote its status: %v", f.client.Actions())
+	}
+}
+
+func TestPausedDoesNotRollOut(t *testing.T) {
+	d := newDeployment(3, image("nginx:2"), func(d *appsv1.Deployment) { d.Spec.Paused = true })
+	old := rsFor(d, "nginx:1", 1, 3, 3, time.Hour)
+	f := newFixture(t, d, old)
+	f.sync("ns/web")
+	if len(f.created()) != 0 {
+		t.Fatal("paused deployment created a ReplicaSet")
+	}
+	st := f.status()
+	if c := getCondition(st, appsv1.DeploymentProgressing); st == nil || c == nil || c.Reason != ReasonPaused || c.Status != corev1.ConditionUnknown {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestComputeHash(t *testing.T) {
+	d := newDeployment(1)
+	a, b := ComputeHash(&d.Spec.Template, nil), ComputeHash(&d.Spec.Template, nil)
+	c := ComputeHash(&d.Spec.Template, ptr.To[int32](1))
+	d.Spec.Template.Spec.Containers[0].Image = "other"
+	e := ComputeHash(&d.Spec.Template, nil)
+	if a != b || a == c || a == e || a == "" {
+		t.Fatalf("hashes %s %s %s %s: want stable, moved by the collision count and by the template", a, b, c, e)
+	}
+}

@@ -1,0 +1,231 @@
+package controllermanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-dev/skiff/internal/leaderlease"
+)
+
+// Runner is a built controller.
+type Runner interface {
+	Run(ctx context.Context, workers int)
+}
+
+// Descriptor names a controller and how to build it.
+type Descriptor struct {
+	Name string
+	// Workers is the default number of workers.
+	Workers int
+	// DisabledByDefault leaves it out of `*`.
+	DisabledByDefault bool
+	New               func(*Context) (Runner, error)
+}
+
+// Context is what a controller is built from.
+type Context struct {
+	Informers informers.SharedInformerFactory
+	Logger    *slog.Logger
+
+	restConfig  *rest.Config
+	broadcaster record.EventBroadcaster
+}
+
+// Client returns a client whose user agent names the controller, so the API server's logs and
+// audit tell controllers apart.
+func (c *Context) Client(name string) (kubernetes.Interface, error) {
+	rc := rest.CopyConfig(c.restConfig)
+	rc.UserAgent = "skiff-controller-manager/" + name
+	return kubernetes.NewForConfig(rc)
+}
+
+// MetadataClient returns a metadata-only client (reads, patches and deletes of any resource's
+// object metadata), named as Client names its clients.
+func (c *Context) MetadataClient(name string) (metadata.Interface, error) {
+	rc := rest.CopyConfig(c.restConfig)
+	rc.UserAgent = "skiff-controller-manager/" + name
+	return metadata.NewForConfig(rc)
+}
+
+// Recorder returns an event recorder whose events name the component.
+func (c *Context) Recorder(component string) record.EventRecorder {
+	return c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
+}
+
+// LeaderElection configures the Lease (namespace and name default to
+// kube-system/kube-controller-manager).
+type LeaderElection = leaderlease.Config
+
+// Config is what the manager is told.
+type Config struct {
+	// RESTConfig reaches the API server with the controller manager's identity.
+	RESTConfig *rest.Config
+	// Controllers selects controllers as upstream's --controllers: "*" (all on by default),
+	// "name", "-name". Empty means "*".
+	Controllers []string
+	// Workers overrides the worker count per controller name.
+	Workers map[string]int
+	// LeaderElect makes the manager run controllers only while it holds the Lease.
+	LeaderElect    bool
+	LeaderElection LeaderElection
+	// ResyncPeriod of the shared informers (0: no periodic resync; controllers are level-
+	// triggered by events and requeue themselves on time-based conditions).
+	ResyncPeriod time.Duration
+	Logger       *slog.Logger
+	// OnStarted is called once the controllers run (after caches synced); tests wait on it.
+	OnStarted func()
+}
+
+// Enabled resolves a --controllers list against the known controllers.
+func Enabled(selection []string) ([]Descriptor, error) {
+	if len(selection) == 0 {
+		selection = []string{"*"}
+	}
+	known := map[string]bool{}
+	for _, d := range Controllers {
+		known[d.Name] = true
+	}
+	star := false
+	on, off := map[string]bool{}, map[string]bool{}
+	for _, s := range selection {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "*":
+			star = true
+		case strings.HasPrefix(s, "-"):
+			if !known[s[1:]] {
+				return nil, fmt.Errorf("%q is not in the list of known controllers", s[1:])
+			}
+			off[s[1:]] = true
+		case s == "":
+		default:
+			if !known[s] {
+				return nil, fmt.Errorf("%q is not in the list of known controllers", s)
+			}
+			on[s] = true
+		}
+	}
+	var out []Descriptor
+	for _, d := range Controllers {
+		if off[d.Name] {
+			continue
+		}
+		if on[d.Name] || (star && !d.DisabledByDefault) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// Names lists the known controllers (for flag help).
+func Names() []string {
+	var out []string
+	for _, d := range Controllers {
+		out = append(out, d.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Run runs the selected controllers until ctx ends, under leader election when asked.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.RESTConfig == nil {
+		return errors.New("controller manager: no API server configuration")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger.With("component", "controller-manager")
+	selected, err := Enabled(cfg.Controllers)
+	if err != nil {
+		return err
+	}
+	for name, n := range cfg.Workers {
+		if !slices.ContainsFunc(Controllers, func(d Descriptor) bool { return d.Name == name }) {
+			return fmt.Errorf("workers for unknown controller %q", name)
+		}
+		if n < 1 {
+			return fmt.Errorf("workers for %q must be at least 1, got %d", name, n)
+		}
+	}
+	client, err := kubernetes.NewForConfig(cfg.RESTConfig)
+	if err != nil {
+		return err
+	}
+	run := func(ctx context.Context) { runControllers(ctx, cfg, client, selected, log) }
+	if !cfg.LeaderElect {
+		run(ctx)
+		return nil
+	}
+	le := cfg.LeaderElection
+	if le.Namespace == "" {
+		le.Namespace = "kube-system"
+	}
+	if le.Name == "" {
+		le.Name = "kube-controller-manager"
+	}
+	if le.Logger == nil {
+		le.Logger = log
+	}
+	// Running on after losing the Lease would have two managers acting at once: Run says so
+	// with an error.
+	return leaderlease.Run(ctx, client, le, run)
+}
+
+func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface, selected []Descriptor, log *slog.Logger) {
+	factory := informers.NewSharedInformerFactory(client, cfg.ResyncPeriod)
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	cc := &Context{Informers: factory, Logger: cfg.Logger, restConfig: cfg.RESTConfig, broadcaster: broadcaster}
+	type started struct {
+		name    string
+		r       Runner
+		workers int
+	}
+	var runners []started
+	for _, d := range selected {
+		r, err := d.New(cc)
+		if err != nil {
+			log.Error("controller not started", "controller", d.Name, "err", err)
+			continue
+		}
+		n := d.Workers
+		if w, ok := cfg.Workers[d.Name]; ok {
+			n = w
+		}
+		runners = append(runners, started{d.Name, r, max(n, 1)})
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	for t, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			log.Error("informer cache not synced", "type", t.String())
+			return
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range runners {
+		log.Info("starting controller", "controller", s.name, "workers", s.workers)
+		wg.Go(func() { s.r.Run(ctx, s.workers) })
+	}
+	if cfg.OnStarted != nil {
+		cfg.OnStarted()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,43 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/pki"
+)
+
+// ControllerManagerUser is the controller manager's identity, as upstream's.
+const ControllerManagerUser = "system:kube-controller-manager"
+
+// runControllerManager runs the controller manager in-process as a client of the API server
+// with an identity of its own issued by the cluster CA, under leader election so that several
+// servers on one etcd run one set of controllers between them.
+func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, url string) error {
+	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ControllerManagerUser, Usage: pki.ClientAuth})
+	if err != nil {
+		return err
+	}
+	rc := &rest.Config{Host: url, QPS: 500, Burst: 1000, UserAgent: "skiff-controller-manager",
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
+	for {
+		err := controllermanager.Run(ctx, controllermanager.Config{
+			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers,
+			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted,
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		// A lost Lease stops the controllers (another server leads now); a standalone manager
+		// exits, but the server stays up and stands for election again.
+		cfg.Logger.Warn("controller manager stopped, standing for election again", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
