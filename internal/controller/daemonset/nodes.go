@@ -13,8 +13,9 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/history"
 )
 
-// TemplateGenerationLabel is the deprecated label upstream still puts on daemon pods.
-const TemplateGenerationLabel = appsv1.DeprecatedTemplateGeneration
+// TemplateGenerationLabel is the label upstream still puts on daemon pods: the set's generation
+// when the pod was made (superseded by the revision hash, kept for tools that read it).
+const TemplateGenerationLabel = "pod-template-generation"
 
 // daemonTolerations are what upstream adds to every daemon pod: a daemon keeps running through
 // node trouble, and is placed on nodes under pressure or cordoned.

@@ -47,15 +47,16 @@ func TemplatePatch(template *corev1.PodTemplateSpec) ([]byte, error) {
 	return json.Marshal(map[string]any{"spec": map[string]any{"template": t}})
 }
 
-// Hash is the revision hash of data under a collision count, as a string safe for names and labels.
+// Hash is the revision hash of data under a collision count (nil counts as 0), as a string safe
+// for names and labels.
 func Hash(data []byte, collisionCount *int32) string {
 	h := fnv.New32a()
 	h.Write(data)
+	var b [4]byte
 	if collisionCount != nil {
-		var b [4]byte
 		binary.LittleEndian.PutUint32(b[:], uint32(*collisionCount))
-		h.Write(b[:])
 	}
+	h.Write(b[:])
 	return rand.SafeEncodeString(strconv.FormatUint(uint64(h.Sum32()), 10))
 }
 
