@@ -175,19 +175,26 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 	}
 
 	// A deleted pod comes back under its name, with its claim.
-	old := p.UID
+	w1, err := client.CoreV1().Pods(ns).Get(ctx, "web-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := w1.UID
 	if err := client.CoreV1().Pods(ns).Delete(ctx, "web-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "web-1 back", func() bool {
 		p, err := client.CoreV1().Pods(ns).Get(ctx, "web-1", metav1.GetOptions{})
-		return err == nil && p.UID != old && ready(p)
+		return err == nil && p.UID != old && ready(p) && p.DeletionTimestamp == nil
 	})
-	if p, _ := client.CoreV1().Pods(ns).Get(ctx, "web-1", metav1.GetOptions{}); p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "www-web-1" {
+	if p, _ := client.CoreV1().Pods(ns).Get(ctx, "web-1", metav1.GetOptions{}); len(p.Spec.Volumes) == 0 || p.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "www-web-1" {
 		t.Errorf("web-1 volumes %+v", p.Spec.Volumes)
 	}
 
 	// Scale to zero: pods go 2, 1, 0, each only after the one above is gone.
+	eventually(t, 10*time.Second, "the watch to see web-1 back", func() bool {
+		return strings.Count(strings.Join(mustEntries(log), " "), "+web-1") == 2
+	})
 	before := len(mustEntries(log))
 	s, _ := client.AppsV1().StatefulSets(ns).Get(ctx, "web", metav1.GetOptions{})
 	s.Spec.Replicas = ptr.To[int32](0)
@@ -238,7 +245,8 @@ func TestStatefulSetRollingUpdateHistoryUndo(t *testing.T) {
 	ok(t, "set", "image", "sts/web", "nginx=nginx:1.28", "-n", ns)
 	ok(t, "annotate", "sts/web", "kubernetes.io/change-cause=second", "--overwrite", "-n", ns)
 	out := ok(t, "rollout", "status", "sts/web", "-n", ns, "--timeout=60s")
-	if !strings.Contains(out, "statefulset rolling update complete 3 pods at revision web-") {
+	// The API server defaults partition to 0, as upstream, so kubectl reports a partitioned roll.
+	if !strings.Contains(out, "partitioned roll out complete: 3 new pods have been updated...") {
 		t.Errorf("rollout status: %q", out)
 	}
 	// The update went from the highest ordinal down, one pod at a time.
