@@ -151,7 +151,8 @@ func (n *Nodes) handle(ctx context.Context, key string) error {
 			n.next++
 			n.mu.Unlock()
 		}
-		if node == "" || !n.ours(node) {
+		// Like the default scheduler, it leaves pods meant for another scheduler alone.
+		if node == "" || !n.ours(node) || (p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName) {
 			return nil
 		}
 		err := pods.Bind(ctx, &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: p.Name, UID: p.UID}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}, metav1.CreateOptions{})

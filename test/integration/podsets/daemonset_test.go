@@ -103,10 +103,12 @@ func TestDaemonSet(t *testing.T) {
 		l, _ := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		return len(l.Items) == 3
 	})
-	st, _ := client.AppsV1().DaemonSets(ns).Get(ctx, "agent", metav1.GetOptions{})
-	if s := st.Status; s.DesiredNumberScheduled != 3 || s.NumberReady != 3 || s.UpdatedNumberScheduled != 3 || s.ObservedGeneration != st.Generation {
-		t.Errorf("status %+v", s)
-	}
+	eventually(t, 10*time.Second, "status of 3 nodes", func() bool {
+		st, err := client.AppsV1().DaemonSets(ns).Get(ctx, "agent", metav1.GetOptions{})
+		s := st.Status
+		return err == nil && s.DesiredNumberScheduled == 3 && s.CurrentNumberScheduled == 3 && s.NumberReady == 3 &&
+			s.NumberAvailable == 3 && s.UpdatedNumberScheduled == 3 && s.NumberMisscheduled == 0 && s.ObservedGeneration == st.Generation
+	})
 }
 
 func pinnedTo(p *corev1.Pod) string {

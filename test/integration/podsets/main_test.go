@@ -104,7 +104,7 @@ func run(m *testing.M) int {
 }
 
 func hold(ns, name string)    { held.Store(ns+"/"+name, true) }
-func release(ns, name string) { held.Delete(ns+"/"+name); nodes.Resync() }
+func release(ns, name string) { held.Delete(ns + "/" + name); nodes.Resync() }
 
 var nsCounter atomic.Int64
 

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 )
@@ -196,11 +197,7 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 		return strings.Count(strings.Join(mustEntries(log), " "), "+web-1") == 2
 	})
 	before := len(mustEntries(log))
-	s, _ := client.AppsV1().StatefulSets(ns).Get(ctx, "web", metav1.GetOptions{})
-	s.Spec.Replicas = ptr.To[int32](0)
-	if _, err := client.AppsV1().StatefulSets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	scale(t, ns, 0)
 	eventually(t, 20*time.Second, "no pods", func() bool { return podCount(ns) == 0 })
 	all := mustEntries(log)
 	if got := strings.Join(all[before:], " "); got != "~web-2 -web-2 ~web-1 -web-1 ~web-0 -web-0" {
@@ -222,6 +219,16 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("missing event %q in\n%s", want, joined)
 		}
+	}
+}
+
+// scale sets the replicas of sts/web with a patch, as `kubectl scale` would, so the controller's
+// status writes cannot make it conflict.
+func scale(t *testing.T, ns string, n int) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, n)
+	if _, err := client.AppsV1().StatefulSets(ns).Patch(context.Background(), "web", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -316,11 +323,7 @@ func TestStatefulSetParallelAndRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := client.AppsV1().StatefulSets(ns).Get(ctx, "web", metav1.GetOptions{})
-	s.Spec.Replicas = ptr.To[int32](2)
-	if _, err := client.AppsV1().StatefulSets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	scale(t, ns, 2)
 	// The scaled-away claim is handed to its pod for the garbage collector.
 	eventually(t, 20*time.Second, "www-web-2 owned by web-2", func() bool {
 		pvc, err := client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "www-web-2", metav1.GetOptions{})
