@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
@@ -41,8 +43,13 @@ func BenchmarkStatefulSetOrderedReady(b *testing.B) {
 	b.Cleanup(cancel)
 	client := s.Client
 	factory := informers.NewSharedInformerFactory(client, 0)
+	// Events go to the API as in a real controller manager: they are part of the write load.
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	b.Cleanup(broadcaster.Shutdown)
 	c, err := statefulset.New(statefulset.Config{Client: client, Informers: factory,
-		Recorder: record.NewFakeRecorder(0), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "statefulset-controller"}),
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +116,13 @@ func waitReady(b *testing.B, client kubernetes.Interface, ns string) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	b.Fatalf("%s: StatefulSet not ready in 60 s", ns)
+	s, _ := client.AppsV1().StatefulSets(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	pods, _ := client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	var states []string
+	for _, p := range pods.Items {
+		states = append(states, fmt.Sprintf("%s node=%q phase=%s", p.Name, p.Spec.NodeName, p.Status.Phase))
+	}
+	b.Fatalf("%s: StatefulSet not ready in 60 s: status %+v, pods %v", ns, s.Status, states)
 }
 
 // writeChain makes the writes of an ordered start directly, each after the previous returns.
