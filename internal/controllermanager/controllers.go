@@ -3,10 +3,12 @@ package controllermanager
 import (
 	"k8s.io/client-go/metadata/metadatainformer"
 
+	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
+	"github.com/skiff-dev/skiff/internal/controller/statefulset"
 )
 
 // Controllers is every controller the manager knows, in start order. Workers is the default
@@ -14,6 +16,8 @@ import (
 var Controllers = []Descriptor{
 	{Name: "replicaset", Workers: 5, New: newReplicaSet},
 	{Name: "deployment", Workers: 5, New: newDeployment},
+	{Name: "statefulset", Workers: 5, New: newStatefulSet},
+	{Name: "daemonset", Workers: 2, New: newDaemonSet},
 	{Name: "garbagecollector", Workers: 20, New: newGarbageCollector},
 	{Name: "namespace", Workers: 10, New: newNamespace},
 }
@@ -64,4 +68,22 @@ func newNamespace(c *Context) (Runner, error) {
 		return nil, err
 	}
 	return namespace.New(namespace.Config{Client: client, Metadata: md, Informers: c.Informers, Logger: c.Logger})
+}
+
+func newStatefulSet(c *Context) (Runner, error) {
+	client, err := c.Client("statefulset-controller")
+	if err != nil {
+		return nil, err
+	}
+	return statefulset.New(statefulset.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("statefulset-controller"), Logger: c.Logger})
+}
+
+func newDaemonSet(c *Context) (Runner, error) {
+	client, err := c.Client("daemonset-controller")
+	if err != nil {
+		return nil, err
+	}
+	return daemonset.New(daemonset.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("daemonset-controller"), Logger: c.Logger})
 }
