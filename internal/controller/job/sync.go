@@ -86,6 +86,14 @@ type syncState struct {
 
 	succeededIdx, failedIdx indexSet
 	target                  *batchv1.JobCondition // FailureTarget or SuccessCriteriaMet, when decided
+	// events about the status are recorded only once the status is written: a failed write is
+	// retried and would record them twice.
+	events []func()
+}
+
+func (s *syncState) eventAfterWrite(eventtype, reason, format string, args ...any) {
+	j := s.job
+	s.events = append(s.events, func() { s.c.event(j, eventtype, reason, format, args...) })
 }
 
 func newSyncState(c *Controller, key string, shared *batchv1.Job, pods []*corev1.Pod) *syncState {
@@ -179,6 +187,9 @@ func (s *syncState) run(ctx context.Context) (time.Duration, error) {
 	}
 	if err := s.write(ctx); err != nil {
 		return 0, err
+	}
+	for _, e := range s.events {
+		e()
 	}
 	if relErr != nil {
 		return 0, relErr
@@ -314,7 +325,7 @@ func (s *syncState) updateSuspension() {
 	st := &s.job.Status
 	if s.suspended {
 		if s.target == nil && setCondition(st, batchv1.JobSuspended, corev1.ConditionTrue, "JobSuspended", "Job suspended", s.now) {
-			s.c.event(s.job, corev1.EventTypeNormal, ReasonSuspended, "Job suspended")
+			s.eventAfterWrite(corev1.EventTypeNormal, ReasonSuspended, "Job suspended")
 		}
 		return
 	}
@@ -322,7 +333,7 @@ func (s *syncState) updateSuspension() {
 		setCondition(st, batchv1.JobSuspended, corev1.ConditionFalse, "JobResumed", "Job resumed", s.now)
 		// The deadline counts from the resume, as upstream.
 		st.StartTime = &metav1.Time{Time: s.now}
-		s.c.event(s.job, corev1.EventTypeNormal, ReasonResumed, "Job resumed")
+		s.eventAfterWrite(corev1.EventTypeNormal, ReasonResumed, "Job resumed")
 	}
 	if st.StartTime == nil {
 		st.StartTime = &metav1.Time{Time: s.now}
@@ -392,12 +403,12 @@ func (s *syncState) finish(log interface{ Info(string, ...any) }) {
 	if s.target.Type == batchv1.JobSuccessCriteriaMet {
 		setCondition(st, batchv1.JobComplete, corev1.ConditionTrue, s.target.Reason, s.target.Message, s.now)
 		st.CompletionTime = &metav1.Time{Time: s.now}
-		s.c.event(s.job, corev1.EventTypeNormal, ReasonCompleted, "Job completed")
+		s.eventAfterWrite(corev1.EventTypeNormal, ReasonCompleted, "Job completed")
 		log.Info("job completed", "succeeded", st.Succeeded)
 		return
 	}
 	setCondition(st, batchv1.JobFailed, corev1.ConditionTrue, s.target.Reason, s.target.Message, s.now)
-	s.c.event(s.job, corev1.EventTypeWarning, s.target.Reason, s.target.Message)
+	s.eventAfterWrite(corev1.EventTypeWarning, s.target.Reason, s.target.Message)
 	log.Info("job failed", "reason", s.target.Reason, "failed", st.Failed)
 }
 
