@@ -134,11 +134,13 @@ func (s *syncState) run(ctx context.Context) (time.Duration, error) {
 	log := c.log.With("job", s.key)
 
 	// 1. Record new outcomes in uncountedTerminatedPods before any finalizer goes.
+	unc := st.UncountedTerminatedPods
+	before := len(unc.Succeeded) + len(unc.Failed)
 	release, outcomes, newTarget := s.collectFinished()
 	if s.target == nil && newTarget != nil {
 		s.setTarget(newTarget.Type, newTarget.Reason, newTarget.Message)
 	}
-	if !equality.Semantic.DeepEqual(st.UncountedTerminatedPods, s.last.Status.UncountedTerminatedPods) || newTarget != nil {
+	if len(unc.Succeeded)+len(unc.Failed) > before || newTarget != nil {
 		if err := s.write(ctx); err != nil {
 			return 0, err
 		}
