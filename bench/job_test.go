@@ -128,7 +128,7 @@ func jobFloor(b *testing.B, cs kubernetes.Interface, ns string) time.Duration {
 			for i := range next {
 				p, err := cs.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
 					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("p-%d", i), Finalizers: []string{batchv1.JobTrackingFinalizer}},
-					Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+					Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
 				}, metav1.CreateOptions{})
 				if err == nil {
 					p.Status.Phase = corev1.PodSucceeded
