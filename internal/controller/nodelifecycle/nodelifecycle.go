@@ -171,7 +171,7 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c.podIdx = pi.Informer().GetIndexer()
 	nreg, err := ni.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { c.nodeChanged(nil, obj) },
+		AddFunc:    func(obj any) { c.nodeChanged(nil, obj) },
 		UpdateFunc: c.nodeChanged,
 		DeleteFunc: c.nodeDeleted,
 	})
@@ -314,4 +314,3 @@ func (c *Controller) event(obj runtime.Object, typ, reason, format string, args 
 		c.cfg.Recorder.Eventf(obj, typ, reason, format, args...)
 	}
 }
-

@@ -32,7 +32,9 @@ func pod(name, node string, phase corev1.PodPhase, opts ...podOpt) *corev1.Pod {
 }
 
 func created(minutes int) podOpt {
-	return func(p *corev1.Pod) { p.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(minutes) * time.Minute)) }
+	return func(p *corev1.Pod) {
+		p.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(minutes) * time.Minute))
+	}
 }
 
 func deleting(p *corev1.Pod) { d := metav1.NewTime(t0); p.DeletionTimestamp = &d }
