@@ -90,15 +90,15 @@ func TestSync(t *testing.T) {
 		wantErr                              bool
 	}{
 		{
-			name: "minAvailable integer, no controller needed",
-			pdb:  budget(i(2), nil, nil),
-			pods: []*corev1.Pod{pod("a", true), pod("b", true), pod("c", true), pod("d", false)},
+			name:        "minAvailable integer, no controller needed",
+			pdb:         budget(i(2), nil, nil),
+			pods:        []*corev1.Pod{pod("a", true), pod("b", true), pod("c", true), pod("d", false)},
 			wantHealthy: 3, wantDesired: 2, wantExpect: 4, wantAllowed: 1, wantReason: policyv1.SufficientPodsReason,
 		},
 		{
-			name: "maxUnavailable 1 against the Deployment's 4 replicas",
-			pdb:  budget(nil, i(1), nil),
-			pods: []*corev1.Pod{pod("a", true, byRS), pod("b", true, byRS), pod("c", true, byRS)},
+			name:        "maxUnavailable 1 against the Deployment's 4 replicas",
+			pdb:         budget(nil, i(1), nil),
+			pods:        []*corev1.Pod{pod("a", true, byRS), pod("b", true, byRS), pod("c", true, byRS)},
 			wantHealthy: 3, wantDesired: 3, wantExpect: 4, wantAllowed: 0, wantReason: policyv1.InsufficientPodsReason,
 		},
 		{
@@ -109,9 +109,9 @@ func TestSync(t *testing.T) {
 			wantHealthy: 3, wantDesired: 2, wantExpect: 3, wantAllowed: 1, wantReason: policyv1.SufficientPodsReason,
 		},
 		{
-			name: "maxUnavailable 25% of 4",
-			pdb:  budget(nil, pct("25%"), nil),
-			pods: []*corev1.Pod{pod("a", true, byRS), pod("b", true, byRS), pod("c", true, byRS), pod("d", true, byRS)},
+			name:        "maxUnavailable 25% of 4",
+			pdb:         budget(nil, pct("25%"), nil),
+			pods:        []*corev1.Pod{pod("a", true, byRS), pod("b", true, byRS), pod("c", true, byRS), pod("d", true, byRS)},
 			wantHealthy: 4, wantDesired: 3, wantExpect: 4, wantAllowed: 1, wantReason: policyv1.SufficientPodsReason,
 		},
 		{
