@@ -47,13 +47,19 @@ func tolerationTime(pod *corev1.Pod, taints []corev1.Taint) time.Duration {
 }
 
 // evictionStart is when the pod's toleration clock started: when the node's earliest NoExecute
-// taint was added (a restarted controller keeps the pace), or the pod was created if later.
+// taint was added (so a restarted controller, or a new leader, keeps the pace; upstream restarts
+// the clock), or when the pod was created if later.
 func (c *Controller) evictionStart(pod *corev1.Pod, node *corev1.Node, taints []corev1.Taint) time.Time {
 	var start time.Time
 	for _, t := range taints {
 		var at time.Time
 		if t.TimeAdded != nil {
 			at = t.TimeAdded.Time
+			if at.Nanosecond() == 0 {
+				// Stored in whole seconds: count from the end of that second, so that no pod
+				// goes before its tolerationSeconds.
+				at = at.Add(time.Second)
+			}
 		} else {
 			c.mu.Lock()
 			seen, ok := c.firstTaint[node.Name]

@@ -376,12 +376,14 @@ func TestSyncPod(t *testing.T) {
 	}{
 		{name: "no toleration: at once", taints: []corev1.Taint{unreachable}, wantEvict: true},
 		{name: "tolerates 300s, 100s in", taints: []corev1.Taint{unreachable}, tols: []corev1.Toleration{tol(corev1.TaintNodeUnreachable, secs(300))},
-			at: 100 * time.Second, wantAfter: 200 * time.Second},
+			at: 100 * time.Second, wantAfter: 201 * time.Second}, // timeAdded counts from the end of its second
 		{name: "tolerates 300s, 300s in", taints: []corev1.Taint{unreachable}, tols: []corev1.Toleration{tol(corev1.TaintNodeUnreachable, secs(300))},
-			at: 300 * time.Second, wantEvict: true},
+			at: 301 * time.Second, wantEvict: true},
+		{name: "tolerates 300s, 300s in", taints: []corev1.Taint{unreachable}, tols: []corev1.Toleration{tol(corev1.TaintNodeUnreachable, secs(300))},
+			at: 300 * time.Second, wantAfter: time.Second},
 		{name: "tolerates forever", taints: []corev1.Taint{unreachable}, tols: []corev1.Toleration{tol("", nil)}, at: time.Hour},
 		{name: "smallest of the tolerations used", taints: []corev1.Taint{unreachable},
-			tols: []corev1.Toleration{tol("", secs(600)), tol(corev1.TaintNodeUnreachable, secs(60))}, at: 10 * time.Second, wantAfter: 50 * time.Second},
+			tols: []corev1.Toleration{tol("", secs(600)), tol(corev1.TaintNodeUnreachable, secs(60))}, at: 10 * time.Second, wantAfter: 51 * time.Second},
 		{name: "not tainted", tols: []corev1.Toleration{tol(corev1.TaintNodeUnreachable, secs(1))}},
 		{name: "other taint not tolerated", taints: []corev1.Taint{unreachable, {Key: "x", Effect: corev1.TaintEffectNoExecute}},
 			tols: []corev1.Toleration{tol(corev1.TaintNodeUnreachable, nil)}, wantEvict: true},
