@@ -52,7 +52,7 @@ type EventRecorder interface {
 type Config struct {
 	Client kubernetes.Interface
 	// Informers provides pods, budgets and the built-in controllers (ReplicaSets, Deployments,
-	// StatefulSets, ReplicationControllers).
+	// StatefulSets; skiff serves no ReplicationControllers, whose pods go through Scales).
 	Informers informers.SharedInformerFactory
 	// Scales and Mapper read the scale subresource of any other controller kind; nil leaves
 	// pods of such controllers uncountable (the budget then allows no disruption).
@@ -72,7 +72,6 @@ type Controller struct {
 	rss    appslisters.ReplicaSetLister
 	deps   appslisters.DeploymentLister
 	sts    appslisters.StatefulSetLister
-	rcs    corelisters.ReplicationControllerLister
 	synced []cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[string]
 }
@@ -99,7 +98,6 @@ func New(cfg Config) (*Controller, error) {
 	f := cfg.Informers
 	c.pods, c.pdbs = f.Core().V1().Pods().Lister(), f.Policy().V1().PodDisruptionBudgets().Lister()
 	c.rss, c.deps, c.sts = f.Apps().V1().ReplicaSets().Lister(), f.Apps().V1().Deployments().Lister(), f.Apps().V1().StatefulSets().Lister()
-	c.rcs = f.Core().V1().ReplicationControllers().Lister()
 	add := func(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) error {
 		reg, err := inf.AddEventHandler(h)
 		if err != nil {
@@ -133,7 +131,6 @@ func New(cfg Config) (*Controller, error) {
 		{f.Apps().V1().ReplicaSets().Informer(), scaleHandler},
 		{f.Apps().V1().Deployments().Informer(), scaleHandler},
 		{f.Apps().V1().StatefulSets().Informer(), scaleHandler},
-		{f.Core().V1().ReplicationControllers().Informer(), scaleHandler},
 	} {
 		if err := add(r.inf, r.h); err != nil {
 			return nil, fmt.Errorf("disruption: %w", err)
@@ -396,12 +393,6 @@ func (c *Controller) scaleOf(ctx context.Context, ns string, ref *metav1.OwnerRe
 			return "", 0, notFound
 		}
 		return s.UID, replicas(s.Spec.Replicas), nil
-	case gv.Group == "" && ref.Kind == "ReplicationController":
-		rc, err := c.rcs.ReplicationControllers(ns).Get(ref.Name)
-		if err != nil || rc.UID != ref.UID {
-			return "", 0, notFound
-		}
-		return rc.UID, replicas(rc.Spec.Replicas), nil
 	}
 	if c.cfg.Scales == nil {
 		return "", 0, fmt.Errorf("no scale for %s %s/%s: unknown controller kind", ref.Kind, ns, ref.Name)

@@ -33,7 +33,8 @@ const DefaultResyncPeriod = 5 * time.Minute
 // Config is what the controller needs.
 type Config struct {
 	Client kubernetes.Interface
-	// Informers provides quotas and, as change triggers, the core resources quotas count.
+	// Informers provides quotas and, as change triggers, the core resources quotas count
+	// (pods, services, claims, configmaps, secrets; skiff serves no ReplicationControllers).
 	Informers informers.SharedInformerFactory
 	// Metadata and Mapper count objects of other resources (count/<resource>.<group>); nil
 	// leaves those at zero.
@@ -96,7 +97,6 @@ func New(cfg Config) (*Controller, error) {
 		})},
 		{core.ConfigMaps().Informer(), c.releases(nil)},
 		{core.Secrets().Informer(), c.releases(nil)},
-		{core.ReplicationControllers().Informer(), c.releases(nil)},
 	}
 	for _, h := range handlers {
 		reg, err := h.inf.AddEventHandler(h.h)
