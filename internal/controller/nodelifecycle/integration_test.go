@@ -118,7 +118,7 @@ func TestNodeLeaseExpiry(t *testing.T) {
 	secs := func(s int64) *int64 { return &s }
 	pods := map[string][]corev1.Toleration{
 		// 2 s instead of the 300 s the API server adds by default.
-		"short": {{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: secs(2)}},
+		"short":   {{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: secs(2)}},
 		"forever": {{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}},
 		"default": nil,
 	}
