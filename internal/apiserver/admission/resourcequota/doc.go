@@ -3,8 +3,9 @@
 // exceeded, and records the new usage in the quota's status.used with optimistic concurrency, so
 // that concurrent writes cannot both take the last unit.
 //
-// Until the quota controller exists it also owns the rest of the quota's status: a new or changed
-// ResourceQuota gets status.hard and a freshly measured status.used, and a refusal first
-// re-measures usage so that drift (a write charged but never stored) heals itself. It must never
-// write any object but ResourceQuota status.
+// A new or changed ResourceQuota gets status.hard and a freshly measured status.used at once (the
+// quota controller, internal/controller/resourcequota, re-measures later), and a refusal first
+// re-measures usage so that drift (a write charged but never stored) heals itself. Both count
+// with internal/quotausage, so they agree. It must never write any object but ResourceQuota
+// status.
 package resourcequota

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
+	"github.com/skiff-dev/skiff/internal/quotausage"
 )
 
 var quotasGVR = corev1.SchemeGroupVersion.WithResource("resourcequotas")
@@ -48,10 +49,10 @@ func New(l admission.Lookup, served []schema.GroupVersionResource) *Plugin {
 
 // Admit gives a new or changed ResourceQuota its status: hard from spec, used measured now.
 func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
-	if a.Resource.GroupResource() == quotasGR && a.Operation != admission.Connect && !a.DryRun {
+	if a.Resource.GroupResource() == quotausage.QuotasGR && a.Operation != admission.Connect && !a.DryRun {
 		p.changed.Mark(a.Namespace)
 	}
-	if a.Resource.GroupResource() != quotasGR || a.Subresource != "" ||
+	if a.Resource.GroupResource() != quotausage.QuotasGR || a.Subresource != "" ||
 		(a.Operation != admission.Create && a.Operation != admission.Update) {
 		return nil
 	}
@@ -71,10 +72,10 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 	}
 	if a.Operation == admission.Create {
 		// The quota counts itself once stored.
-		for _, n := range []corev1.ResourceName{corev1.ResourceQuotas, countName(quotasGR)} {
-			if _, ok := q.Spec.Hard[n]; ok && inScope(q, q) {
+		for _, n := range []corev1.ResourceName{corev1.ResourceQuotas, quotausage.CountName(quotausage.QuotasGR)} {
+			if _, ok := q.Spec.Hard[n]; ok && quotausage.InScope(q, q) {
 				v := used[n]
-				v.Add(one())
+				v.Add(quotausage.One())
 				used[n] = v
 			}
 		}
@@ -87,13 +88,10 @@ func (p *Plugin) Admit(ctx context.Context, a *admission.Attributes) error {
 // measure sums the usage of the namespace's stored objects that q tracks, read past the cache.
 func (p *Plugin) measure(ctx context.Context, namespace string, q *corev1.ResourceQuota) (corev1.ResourceList, error) {
 	used := corev1.ResourceList{}
-	byResource := map[schema.GroupResource][]corev1.ResourceName{}
 	for name := range q.Spec.Hard {
-		gr := resourceOf(name)
-		byResource[gr] = append(byResource[gr], name)
 		used[name] = resource.Quantity{}
 	}
-	for gr, names := range byResource {
+	for gr, names := range quotausage.ByResource(q.Spec.Hard) {
 		gvr, ok := p.served[gr]
 		if !ok {
 			continue
@@ -102,34 +100,12 @@ func (p *Plugin) measure(ctx context.Context, namespace string, q *corev1.Resour
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("measuring quota usage of %s: %w", gr, err))
 		}
-		for _, o := range objs {
-			if !inScope(q, o) {
-				continue
-			}
-			u := usage(gr, o)
-			for _, n := range names {
-				if v, ok := u[n]; ok {
-					cur := used[n]
-					cur.Add(v)
-					used[n] = cur
-				}
-			}
-		}
+		quotausage.Add(used, q, gr, names, objs)
 	}
 	for n, v := range used {
-		used[n] = canonical(v, q.Spec.Hard[n])
+		used[n] = quotausage.Canonical(v, q.Spec.Hard[n])
 	}
 	return used, nil
-}
-
-// canonical prints a usage in the format of its limit (1Gi rather than 1073741824).
-func canonical(v, hard resource.Quantity) resource.Quantity {
-	out := v.DeepCopy()
-	out.Format = hard.Format
-	if out.Format == "" {
-		out.Format = resource.DecimalSI
-	}
-	return *resource.NewMilliQuantity(out.MilliValue(), out.Format)
 }
 
 // request is what one write asks of quotas.
@@ -154,8 +130,8 @@ func newRequest(a *admission.Attributes) *request {
 		// Pods change usage through their status (finishing frees compute); claims and services
 		// through their spec. Other objects count once, whatever they say.
 		switch {
-		case gr == podsGR:
-		case (gr == servicesGR || gr == pvcsGR) && a.Subresource == "":
+		case gr == quotausage.PodsGR:
+		case (gr == quotausage.ServicesGR || gr == quotausage.PVCsGR) && a.Subresource == "":
 		default:
 			return nil
 		}
@@ -168,8 +144,8 @@ func newRequest(a *admission.Attributes) *request {
 	default:
 		return nil
 	}
-	delta := usage(gr, newObj)
-	for n, v := range usage(gr, oldObj) {
+	delta := quotausage.Usage(gr, newObj)
+	for n, v := range quotausage.Usage(gr, oldObj) {
 		cur := delta[n]
 		cur.Sub(v)
 		delta[n] = cur
@@ -252,7 +228,7 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 		live = true
 	}
 	p.rollback(ctx, a.Namespace, charged)
-	return apierrors.NewConflict(quotasGR, "", errors.New("too many concurrent writes to the namespace's quotas; try again"))
+	return apierrors.NewConflict(quotausage.QuotasGR, "", errors.New("too many concurrent writes to the namespace's quotas; try again"))
 }
 
 // exists says whether the object a creates is already stored.
@@ -289,7 +265,7 @@ func (p *Plugin) quotas(ctx context.Context, namespace string, live bool) ([]*co
 // check decides req against q. It returns what req adds to q (nil: q is not concerned) and q's
 // new usage. A refusal first re-measures the usage, in case it drifted upwards.
 func (p *Plugin) check(ctx context.Context, a *admission.Attributes, req *request, q *corev1.ResourceQuota) (added, next corev1.ResourceList, err error) {
-	if !inScope(q, req.obj) {
+	if !quotausage.InScope(q, req.obj) {
 		return nil, nil, nil
 	}
 	hard := q.Status.Hard
@@ -298,7 +274,7 @@ func (p *Plugin) check(ctx context.Context, a *admission.Attributes, req *reques
 	}
 	var tracked []corev1.ResourceName
 	for n := range hard {
-		if tracks(req.gr, n) {
+		if quotausage.Tracks(req.gr, n) {
 			tracked = append(tracked, n)
 		}
 	}
@@ -362,7 +338,7 @@ func apply(used, added, hard corev1.ResourceList) (corev1.ResourceList, []corev1
 		if cur.Sign() < 0 {
 			cur = resource.Quantity{}
 		}
-		next[n] = canonical(cur, hard[n])
+		next[n] = quotausage.Canonical(cur, hard[n])
 		if v.Sign() > 0 && cur.Cmp(hard[n]) > 0 {
 			exceeded = append(exceeded, n)
 		}

@@ -233,20 +233,6 @@ func TestAdmitQuotaStatus(t *testing.T) {
 	}
 }
 
-func TestResourceOf(t *testing.T) {
-	for name, want := range map[corev1.ResourceName]schema.GroupResource{
-		"pods": podsGR, "requests.cpu": podsGR, "limits.memory": podsGR, "hugepages-2Mi": podsGR, "requests.example.com/gpu": podsGR,
-		"count/pods": podsGR, "count/deployments.apps": {Group: "apps", Resource: "deployments"},
-		"count/cronjobs.batch": {Group: "batch", Resource: "cronjobs"},
-		"services.nodeports":   servicesGR, "services": servicesGR, "requests.storage": pvcsGR,
-		"gold.storageclass.storage.k8s.io/requests.storage": pvcsGR, "configmaps": {Resource: "configmaps"},
-	} {
-		if got := resourceOf(name); got != want {
-			t.Errorf("resourceOf(%s) = %v, want %v", name, got, want)
-		}
-	}
-}
-
 // TestFreshQuota covers a quota the cache has not seen yet: it was admitted by this plugin, so
 // the next write reads past the cache.
 func TestFreshQuota(t *testing.T) {

@@ -2,6 +2,9 @@
 // account runs as its namespace's "default" one, and a pod may only name a service account that
 // exists.
 //
-// It must never create service accounts (the service account controller does) nor mint tokens.
-// Until that controller exists, the "default" account is allowed without being present.
+// It must never create service accounts (internal/controller/serviceaccount creates "default" in
+// every namespace) nor mint tokens. Upstream refuses a pod whose account is missing, "default"
+// included, which makes a pod created in the same moment as its namespace fail until the
+// controller catches up; here "default" is admitted without being present, so that pods work in
+// a new namespace at once and wherever the controller manager does not run (API-only tests).
 package serviceaccount

@@ -68,9 +68,9 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 	name := pod.Spec.ServiceAccountName
 	_, err := p.lookup.Get(ctx, saGVR, a.Namespace, name)
 	if apierrors.IsNotFound(err) && name == DefaultName {
-		// Nothing creates the default accounts yet (the service account controller comes later),
-		// so a pod naming it is admitted whether or not it exists: no live read for it, which
-		// every pod create would otherwise pay.
+		// The service account controller creates "default" shortly after its namespace; a pod
+		// naming it is admitted whether or not it exists yet (see doc.go): no live read for it,
+		// which every pod create would otherwise pay.
 		return nil
 	}
 	if apierrors.IsNotFound(err) {

@@ -1,4 +1,4 @@
-package resourcequota
+package quotausage
 
 import (
 	"strings"
@@ -12,33 +12,34 @@ import (
 	"github.com/skiff-dev/skiff/internal/podresources"
 )
 
+// The resources whose objects count more than themselves.
 var (
-	podsGR     = schema.GroupResource{Resource: "pods"}
-	servicesGR = schema.GroupResource{Resource: "services"}
-	pvcsGR     = schema.GroupResource{Resource: "persistentvolumeclaims"}
-	quotasGR   = schema.GroupResource{Resource: "resourcequotas"}
+	PodsGR     = schema.GroupResource{Resource: "pods"}
+	ServicesGR = schema.GroupResource{Resource: "services"}
+	PVCsGR     = schema.GroupResource{Resource: "persistentvolumeclaims"}
+	QuotasGR   = schema.GroupResource{Resource: "resourcequotas"}
 )
 
 // legacyCounts are the core resources whose object count has a name of its own.
 var legacyCounts = map[schema.GroupResource]corev1.ResourceName{
-	podsGR: corev1.ResourcePods, servicesGR: corev1.ResourceServices, pvcsGR: corev1.ResourcePersistentVolumeClaims,
+	PodsGR: corev1.ResourcePods, ServicesGR: corev1.ResourceServices, PVCsGR: corev1.ResourcePersistentVolumeClaims,
 	{Resource: "configmaps"}: corev1.ResourceConfigMaps, {Resource: "secrets"}: corev1.ResourceSecrets,
-	quotasGR: corev1.ResourceQuotas, {Resource: "replicationcontrollers"}: corev1.ResourceReplicationControllers,
+	QuotasGR: corev1.ResourceQuotas, {Resource: "replicationcontrollers"}: corev1.ResourceReplicationControllers,
 }
 
 const storageClassSuffix = ".storageclass.storage.k8s.io/"
 
-// countName is the object-count name of gr: count/<resource> for the core group,
+// CountName is the object-count name of gr: count/<resource> for the core group,
 // count/<resource>.<group> otherwise.
-func countName(gr schema.GroupResource) corev1.ResourceName {
+func CountName(gr schema.GroupResource) corev1.ResourceName {
 	if gr.Group == "" {
 		return corev1.ResourceName("count/" + gr.Resource)
 	}
 	return corev1.ResourceName("count/" + gr.Resource + "." + gr.Group)
 }
 
-// resourceOf says which resource's objects a quota name measures.
-func resourceOf(name corev1.ResourceName) schema.GroupResource {
+// ResourceOf says which resource's objects a quota name measures.
+func ResourceOf(name corev1.ResourceName) schema.GroupResource {
 	n := string(name)
 	if rest, ok := strings.CutPrefix(n, "count/"); ok {
 		r, g, _ := strings.Cut(rest, ".")
@@ -51,21 +52,23 @@ func resourceOf(name corev1.ResourceName) schema.GroupResource {
 	}
 	switch {
 	case name == corev1.ResourceServicesNodePorts || name == corev1.ResourceServicesLoadBalancers:
-		return servicesGR
+		return ServicesGR
 	case name == corev1.ResourceRequestsStorage || strings.Contains(n, storageClassSuffix):
-		return pvcsGR
+		return PVCsGR
 	}
-	return podsGR
+	return PodsGR
 }
 
-// tracks says whether quota name measures objects of gr.
-func tracks(gr schema.GroupResource, name corev1.ResourceName) bool { return resourceOf(name) == gr }
+// Tracks says whether quota name measures objects of gr.
+func Tracks(gr schema.GroupResource, name corev1.ResourceName) bool { return ResourceOf(name) == gr }
 
-func one() resource.Quantity { return *resource.NewQuantity(1, resource.DecimalSI) }
+// One is the usage of one object.
+func One() resource.Quantity { return *resource.NewQuantity(1, resource.DecimalSI) }
 
-// usage is what obj of resource gr counts against quotas. Objects marked for deletion count
-// nothing: their usage was released when their deletion was admitted.
-func usage(gr schema.GroupResource, obj runtime.Object) corev1.ResourceList {
+// Usage is what obj of resource gr counts against quotas. Objects marked for deletion count
+// nothing: the ResourceQuota admission plugin releases their usage when it admits their deletion,
+// and the quota controller must measure the same way or the two would undo each other.
+func Usage(gr schema.GroupResource, obj runtime.Object) corev1.ResourceList {
 	out := corev1.ResourceList{}
 	if obj == nil {
 		return out
@@ -73,24 +76,24 @@ func usage(gr schema.GroupResource, obj runtime.Object) corev1.ResourceList {
 	if m, ok := obj.(v1.Object); ok && m.GetDeletionTimestamp() != nil {
 		return out
 	}
-	out[countName(gr)] = one()
+	out[CountName(gr)] = One()
 	switch o := obj.(type) {
 	case *corev1.Pod:
 		if o.Status.Phase == corev1.PodSucceeded || o.Status.Phase == corev1.PodFailed {
 			// Finished pods hold no compute; count/pods still counts them as stored objects.
 			return out
 		}
-		out[corev1.ResourcePods] = one()
+		out[corev1.ResourcePods] = One()
 		podUsage(o, out)
 		return out
 	case *corev1.Service:
-		out[corev1.ResourceServices] = one()
+		out[corev1.ResourceServices] = One()
 		ports := int64(0)
 		switch o.Spec.Type {
 		case corev1.ServiceTypeNodePort:
 			ports = int64(len(o.Spec.Ports))
 		case corev1.ServiceTypeLoadBalancer:
-			out[corev1.ResourceServicesLoadBalancers] = one()
+			out[corev1.ResourceServicesLoadBalancers] = One()
 			if o.Spec.AllocateLoadBalancerNodePorts == nil || *o.Spec.AllocateLoadBalancerNodePorts {
 				ports = int64(len(o.Spec.Ports))
 			}
@@ -101,7 +104,7 @@ func usage(gr schema.GroupResource, obj runtime.Object) corev1.ResourceList {
 		}
 		return out
 	case *corev1.PersistentVolumeClaim:
-		out[corev1.ResourcePersistentVolumeClaims] = one()
+		out[corev1.ResourcePersistentVolumeClaims] = One()
 		storage := o.Spec.Resources.Requests[corev1.ResourceStorage]
 		if alloc, ok := o.Status.AllocatedResources[corev1.ResourceStorage]; ok && alloc.Cmp(storage) > 0 {
 			storage = alloc
@@ -109,12 +112,12 @@ func usage(gr schema.GroupResource, obj runtime.Object) corev1.ResourceList {
 		out[corev1.ResourceRequestsStorage] = storage.DeepCopy()
 		if sc := o.Spec.StorageClassName; sc != nil && *sc != "" {
 			out[corev1.ResourceName(*sc+storageClassSuffix+string(corev1.ResourceRequestsStorage))] = storage.DeepCopy()
-			out[corev1.ResourceName(*sc+storageClassSuffix+string(corev1.ResourcePersistentVolumeClaims))] = one()
+			out[corev1.ResourceName(*sc+storageClassSuffix+string(corev1.ResourcePersistentVolumeClaims))] = One()
 		}
 		return out
 	}
 	if legacy, ok := legacyCounts[gr]; ok {
-		out[legacy] = one()
+		out[legacy] = One()
 	}
 	return out
 }
@@ -142,8 +145,8 @@ func podUsage(pod *corev1.Pod, out corev1.ResourceList) {
 	}
 }
 
-// bestEffort is upstream's QoS rule: no container sets a cpu or memory request or limit.
-func bestEffort(pod *corev1.Pod) bool {
+// BestEffort is upstream's QoS rule: no container sets a cpu or memory request or limit.
+func BestEffort(pod *corev1.Pod) bool {
 	for _, cs := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range cs {
 			for _, rl := range []corev1.ResourceList{c.Resources.Requests, c.Resources.Limits} {
@@ -170,9 +173,9 @@ func scopeSelectors(q *corev1.ResourceQuota) []corev1.ScopedResourceSelectorRequ
 	return out
 }
 
-// inScope says whether obj falls under every scope of q. Scopes describe pods: a scoped quota
+// InScope says whether obj falls under every scope of q. Scopes describe pods: a scoped quota
 // counts nothing else.
-func inScope(q *corev1.ResourceQuota, obj runtime.Object) bool {
+func InScope(q *corev1.ResourceQuota, obj runtime.Object) bool {
 	sels := scopeSelectors(q)
 	if len(sels) == 0 {
 		return true
@@ -196,9 +199,9 @@ func podMatchesScope(pod *corev1.Pod, s corev1.ScopedResourceSelectorRequirement
 	case corev1.ResourceQuotaScopeNotTerminating:
 		return pod.Spec.ActiveDeadlineSeconds == nil || *pod.Spec.ActiveDeadlineSeconds < 0
 	case corev1.ResourceQuotaScopeBestEffort:
-		return bestEffort(pod)
+		return BestEffort(pod)
 	case corev1.ResourceQuotaScopeNotBestEffort:
-		return !bestEffort(pod)
+		return !BestEffort(pod)
 	case corev1.ResourceQuotaScopePriorityClass:
 		name := pod.Spec.PriorityClassName
 		switch s.Operator {
@@ -243,4 +246,42 @@ func crossNamespaceAffinity(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// Canonical prints a usage in the format of its limit (1Gi rather than 1073741824).
+func Canonical(v, hard resource.Quantity) resource.Quantity {
+	out := v.DeepCopy()
+	out.Format = hard.Format
+	if out.Format == "" {
+		out.Format = resource.DecimalSI
+	}
+	return *resource.NewMilliQuantity(out.MilliValue(), out.Format)
+}
+
+// ByResource groups the names of hard by the resource whose objects they measure.
+func ByResource(hard corev1.ResourceList) map[schema.GroupResource][]corev1.ResourceName {
+	out := map[schema.GroupResource][]corev1.ResourceName{}
+	for name := range hard {
+		gr := ResourceOf(name)
+		out[gr] = append(out[gr], name)
+	}
+	return out
+}
+
+// Add adds to used what objs, objects of gr, count under q for names (those of q's limits
+// that measure gr).
+func Add(used corev1.ResourceList, q *corev1.ResourceQuota, gr schema.GroupResource, names []corev1.ResourceName, objs []runtime.Object) {
+	for _, o := range objs {
+		if !InScope(q, o) {
+			continue
+		}
+		u := Usage(gr, o)
+		for _, n := range names {
+			if v, ok := u[n]; ok {
+				cur := used[n]
+				cur.Add(v)
+				used[n] = cur
+			}
+		}
+	}
 }
