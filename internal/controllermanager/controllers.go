@@ -3,12 +3,25 @@ package controllermanager
 import (
 	"k8s.io/client-go/metadata/metadatainformer"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/skiff-dev/skiff/internal/controller/cronjob"
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
+	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
+	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
+	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-dev/skiff/internal/controller/podgc"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
+	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
+	"github.com/skiff-dev/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-dev/skiff/internal/controller/statefulset"
+	"github.com/skiff-dev/skiff/internal/controller/ttlafterfinished"
 )
 
 // Controllers is every controller the manager knows, in start order. Workers is the default
@@ -18,8 +31,16 @@ var Controllers = []Descriptor{
 	{Name: "deployment", Workers: 5, New: newDeployment},
 	{Name: "statefulset", Workers: 5, New: newStatefulSet},
 	{Name: "daemonset", Workers: 2, New: newDaemonSet},
+	{Name: "job", Workers: 5, New: newJob},
+	{Name: "cronjob", Workers: 5, New: newCronJob},
+	{Name: "ttl-after-finished", Workers: 5, New: newTTLAfterFinished},
 	{Name: "garbagecollector", Workers: 20, New: newGarbageCollector},
 	{Name: "namespace", Workers: 10, New: newNamespace},
+	{Name: "serviceaccount", Workers: 1, New: newServiceAccount},
+	{Name: "nodelifecycle", Workers: 1, New: newNodeLifecycle},
+	{Name: "podgc", Workers: 1, New: newPodGC},
+	{Name: "resourcequota", Workers: 5, New: newResourceQuota},
+	{Name: "disruption", Workers: 1, New: newDisruption},
 }
 
 func newReplicaSet(c *Context) (Runner, error) {
@@ -86,4 +107,90 @@ func newDaemonSet(c *Context) (Runner, error) {
 	}
 	return daemonset.New(daemonset.Config{Client: client, Informers: c.Informers,
 		Recorder: c.Recorder("daemonset-controller"), Logger: c.Logger})
+}
+
+func newJob(c *Context) (Runner, error) {
+	client, err := c.Client("job-controller")
+	if err != nil {
+		return nil, err
+	}
+	return job.New(job.Config{Client: client, Informers: c.Informers, Recorder: c.Recorder("job-controller"), Logger: c.Logger})
+}
+
+func newCronJob(c *Context) (Runner, error) {
+	client, err := c.Client("cronjob-controller")
+	if err != nil {
+		return nil, err
+	}
+	return cronjob.New(cronjob.Config{Client: client, Informers: c.Informers, Recorder: c.Recorder("cronjob-controller"), Logger: c.Logger})
+}
+
+func newTTLAfterFinished(c *Context) (Runner, error) {
+	client, err := c.Client("ttl-after-finished-controller")
+	if err != nil {
+		return nil, err
+	}
+	return ttlafterfinished.New(ttlafterfinished.Config{Client: client, Informers: c.Informers, Logger: c.Logger})
+}
+
+func newServiceAccount(c *Context) (Runner, error) {
+	client, err := c.Client("service-account-controller")
+	if err != nil {
+		return nil, err
+	}
+	return serviceaccount.New(serviceaccount.Config{Client: client, Informers: c.Informers, Logger: c.Logger})
+}
+
+func newNodeLifecycle(c *Context) (Runner, error) {
+	client, err := c.Client("node-lifecycle-controller")
+	if err != nil {
+		return nil, err
+	}
+	return nodelifecycle.New(nodelifecycle.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("node-controller"), Logger: c.Logger})
+}
+
+func newPodGC(c *Context) (Runner, error) {
+	client, err := c.Client("pod-garbage-collector")
+	if err != nil {
+		return nil, err
+	}
+	return podgc.New(podgc.Config{Client: client, Informers: c.Informers, Logger: c.Logger})
+}
+
+// newResourceQuota counts every `count/<resource>.<group>` a quota names: typed kinds itself,
+// the rest through the metadata client and the discovery mapper.
+func newResourceQuota(c *Context) (Runner, error) {
+	client, err := c.Client("resourcequota-controller")
+	if err != nil {
+		return nil, err
+	}
+	md, err := c.MetadataClient("resourcequota-controller")
+	if err != nil {
+		return nil, err
+	}
+	return resourcequota.New(resourcequota.Config{Client: client, Informers: c.Informers, Metadata: md,
+		Mapper: discoveryMapper(client), Logger: c.Logger})
+}
+
+// newDisruption reads the scale of any pod controller (beyond the built-in workload kinds)
+// through the scale subresource.
+func newDisruption(c *Context) (Runner, error) {
+	client, err := c.Client("disruption-controller")
+	if err != nil {
+		return nil, err
+	}
+	mapper := discoveryMapper(client)
+	scales, err := c.Scales("disruption-controller", mapper, client.Discovery())
+	if err != nil {
+		return nil, err
+	}
+	return disruption.New(disruption.Config{Client: client, Informers: c.Informers, Scales: scales, Mapper: mapper,
+		Recorder: c.Recorder("controllermanager"), Logger: c.Logger})
+}
+
+// discoveryMapper maps kinds to resources from discovery, read on first use and again when a
+// kind is not found.
+func discoveryMapper(client kubernetes.Interface) meta.RESTMapper {
+	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
 }

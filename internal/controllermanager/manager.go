@@ -11,12 +11,16 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/leaderlease"
@@ -60,6 +64,13 @@ func (c *Context) MetadataClient(name string) (metadata.Interface, error) {
 	rc := rest.CopyConfig(c.restConfig)
 	rc.UserAgent = "skiff-controller-manager/" + name
 	return metadata.NewForConfig(rc)
+}
+
+// Scales returns a client of the scale subresource of any resource the mapper knows.
+func (c *Context) Scales(name string, mapper meta.RESTMapper, disc discovery.DiscoveryInterface) (scale.ScalesGetter, error) {
+	rc := rest.CopyConfig(c.restConfig)
+	rc.UserAgent = "skiff-controller-manager/" + name
+	return scale.NewForConfig(rc, mapper, dynamic.LegacyAPIPathResolverFunc, scale.NewDiscoveryScaleKindResolver(disc))
 }
 
 // Recorder returns an event recorder whose events name the component.
