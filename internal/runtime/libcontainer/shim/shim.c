@@ -3,7 +3,8 @@
 // nsexec constructor and before Go starts, and picks one of:
 //
 //   _SKIFF_SHIM=1      the per-container shim: parent of the container's init, holder of its
-//                      stdout/stderr pipes, writer of its CRI log and of its exit status file.
+//                      stdout/stderr pipes, writer of its CRI log and of its exit status file;
+//                      it also starts execs in its container without the Go runtime (exec.c).
 //   _SKIFF_PAUSE=1     the sandbox's infra process: reaps zombies, exits on SIGTERM/SIGINT.
 //   _LIBCONTAINER_INITTYPE=standard, cwd's parent holding shim.sock
 //                      libcontainer's "init" stage-0 for a container with a shim: hand the whole
@@ -36,6 +37,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "exec.h"
 
 extern char **environ;
 
@@ -441,6 +444,8 @@ static void main_exited(int status)
 
 static void reaped(pid_t pid, int status)
 {
+	if (shim_exec_reaped(pid))
+		return;
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		struct client *c = &S.clients[i];
 		if (c->fd >= 0 && c->stage0 == pid) {
@@ -574,6 +579,12 @@ static void client_msg(struct client *c)
 	switch (buf[0]) {
 	case 'H':
 		do_handoff(c, buf + 1, r - 1, fds, nfds);
+		return;
+	case 'X': // an exec: its helper (exec.c) takes the connection over
+		shim_exec(c->fd, fds, nfds, S.main_pid);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		drop_client(c);
 		return;
 	case 'P': { // the container's init pid, from the agent
 		S.main_pid = atoi(buf + 1);
