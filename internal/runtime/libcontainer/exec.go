@@ -83,7 +83,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *runtime.ExecRequest)
 			return code, err
 		}
 	}
-	lcc, err := lc.Load(r.lcRoot, id)
+	return r.execLibcontainer(ctx, &rec, req)
+}
+
+// execLibcontainer runs an exec through libcontainer: the binary re-executed as its setns init.
+func (r *Runtime) execLibcontainer(ctx context.Context, rec *containerRecord, req *runtime.ExecRequest) (int, error) {
+	lcc, err := lc.Load(r.lcRoot, rec.ID)
 	if err != nil {
 		return -1, err
 	}
