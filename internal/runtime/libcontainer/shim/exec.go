@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -177,6 +178,9 @@ func StartExec(dir string, spec *ExecSpec, stdin, stdout, stderr *os.File) (*Exe
 	// unless the host is swamped.
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	msg, err := read(c)
+	if errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) {
+		return nil, fmt.Errorf("%w: its shim is exiting", ErrNotRunning)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("exec: no answer from the shim: %w", err)
 	}
