@@ -5,14 +5,15 @@
 // shim forks a helper and goes back to its loop at once; the helper
 //
 //   - copies the init's oom_score_adj, opens the init's cgroups (every hierarchy of
-//     /proc/<init>/cgroup) and namespaces, joins the namespaces (mount last) and forks the
-//     process, which so lands in the init's PID namespace;
+//     /proc/<init>/cgroup that is not the shim's) and namespaces, joins the namespaces (mount
+//     last) and forks the process, which so lands in the init's PID namespace (and, with clone3,
+//     directly in its cgroup2 cgroup);
 //   - answers "s" (started), then waits for the process or for the agent: "K", or the connection
 //     closing, kills it; then answers "x <code> <signal>", or "e <stage> <errno>" when the process
 //     failed before its program ran, and exits.
 //
 // The process, between fork and execve, does what libcontainer's setns init does for an exec:
-// join the cgroups, setsid, rlimits, no_new_privs, the seccomp filter (before dropping
+// join the (v1) cgroups, setsid, rlimits, no_new_privs, the seccomp filter (before dropping
 // capabilities without no_new_privs, as late as possible with it), cwd, stdio ownership, the
 // bounding set, groups, gid, uid, the capability sets and ambient ones, then execve after a PATH
 // search with the container's PATH. The agent builds the request from libcontainer's own
@@ -272,15 +273,36 @@ static const struct cgmount *cgroup_find(const struct cgmount *m, int n, const c
 	return NULL;
 }
 
-// open_cgroups opens cgroup.procs of every hierarchy the init is in (that the host mounts); the
-// process writes "0" to each, so the helper itself stays out of the container's cgroups.
-static int open_cgroups(pid_t init, int *fds, int max, int *err)
+// in_cgroup says whether the helper is in cgroup cg of the hierarchy whose /proc/<pid>/cgroup
+// line starts with "id:controllers".
+static int in_cgroup(const char *self, const char *hier, const char *cg)
 {
+	char want[PATH_MAX + 300];
+	snprintf(want, sizeof(want), "\n%s:%s\n", hier, cg);
+	return strstr(self, want) != NULL;
+}
+
+// open_cgroups opens, for every hierarchy the init is in (that the host mounts) and the helper is
+// not, the way into the init's cgroup without the kernel's global threadgroup lock, whose RCU
+// grace period (8-15 ms here) a cgroup.procs write waits for when no migration happened shortly
+// before — what every periodic probe would pay: in a v1 hierarchy the "tasks" file, through which
+// the process moves its one thread itself; in cgroup2 the cgroup's directory (*v2dir), for
+// clone3's CLONE_INTO_CGROUP, which creates the process there.
+static int open_cgroups(pid_t init, int *fds, int max, int *v2dir, int *err)
+{
+	*v2dir = -1;
 	struct cgmount *mounts = calloc(MAX_CGROUPS, sizeof(*mounts)); // the helper's, not the shim's
 	int nm = mounts ? cgroup_mounts(mounts, MAX_CGROUPS) : -1;
 	if (nm < 0) {
 		*err = errno;
 		return -1;
+	}
+	char self[8192] = "\n";
+	int sfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	if (sfd >= 0) {
+		ssize_t r = read(sfd, self + 1, sizeof(self) - 2);
+		self[r > 0 ? r + 1 : 1] = 0;
+		close(sfd);
 	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", init);
@@ -299,11 +321,22 @@ static int open_cgroups(pid_t init, int *fds, int max, int *err)
 		if (!c2)
 			continue;
 		*c2 = 0;
+		if (in_cgroup(self, line, c2 + 1))
+			continue;
 		const struct cgmount *m = cgroup_find(mounts, nm, c1 + 1);
 		if (!m)
 			continue;
 		char procs[PATH_MAX * 2];
-		snprintf(procs, sizeof(procs), "%s%s/cgroup.procs", m->dir, c2 + 1);
+		if (m->v2) {
+			snprintf(procs, sizeof(procs), "%s%s", m->dir, c2 + 1);
+			if ((*v2dir = open(procs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+				*err = errno;
+				n = -1;
+				break;
+			}
+			continue;
+		}
+		snprintf(procs, sizeof(procs), "%s%s/tasks", m->dir, c2 + 1);
 		if (n >= max) {
 			*err = E2BIG;
 			n = -1;
@@ -381,6 +414,7 @@ static void copy_oom_score_adj(pid_t init)
 // the process (between fork and execve)
 
 static int errfd = -1;
+
 
 static void __attribute__((noreturn)) fail(const char *stage, int err)
 {
@@ -547,6 +581,29 @@ static void close_from(int lowest)
 		close(fd);
 }
 
+// struct clone_args of clone3(2), as far as CLONE_INTO_CGROUP needs it (kernel 5.7).
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+	    cgroup;
+};
+#define CLONE_INTO_CGROUP_FLAG 0x200000000ULL
+
+// spawn forks the process, into the cgroup2 directory v2dir if there is one: with clone3 where
+// the kernel has it, else by a cgroup.procs write of the process (added to cg).
+static pid_t spawn(int v2dir, int *cg, int *ncg)
+{
+	if (v2dir < 0)
+		return fork();
+	struct clone3_args a = {.flags = CLONE_INTO_CGROUP_FLAG, .exit_signal = SIGCHLD, .cgroup = v2dir};
+	long pid = syscall(SYS_clone3, &a, sizeof(a));
+	if (pid >= 0)
+		return pid;
+	if ((cg[*ncg] = openat(v2dir, "cgroup.procs", O_WRONLY | O_CLOEXEC)) < 0)
+		return -1;
+	(*ncg)++;
+	return fork();
+}
+
 static void __attribute__((noreturn)) helper(int conn, int *fds, pid_t init)
 {
 	prctl(PR_SET_NAME, "skiff-exec");
@@ -580,7 +637,8 @@ static void __attribute__((noreturn)) helper(int conn, int *fds, pid_t init)
 			reply_err(conn, "namespace", err);
 		_exit(0);
 	}
-	int ncg = open_cgroups(init, cg, MAX_CGROUPS, &err);
+	int v2dir;
+	int ncg = open_cgroups(init, cg, MAX_CGROUPS - 1, &v2dir, &err);
 	if (ncg < 0) {
 		reply_err(conn, "cgroup", err);
 		_exit(0);
@@ -606,7 +664,7 @@ static void __attribute__((noreturn)) helper(int conn, int *fds, pid_t init)
 		reply_err(conn, "helper", errno);
 		_exit(0);
 	}
-	pid_t pid = fork();
+	pid_t pid = spawn(v2dir, cg, &ncg);
 	if (pid < 0) {
 		reply_err(conn, "fork", errno);
 		_exit(0);
