@@ -25,7 +25,8 @@ import (
 //     runtime's share of a pod start; no API server, no network);
 //   - floor: a bare libcontainer create + run + wait + destroy of /bin/true;
 //   - exec: an ExecSync of `true` (what an exec probe costs; the container's shim starts it),
-//     the container's first apart (exec1: it works out what the container's execs get);
+//     100 ms after the previous one, the container's first apart (exec1: it works out what the
+//     container's execs get);
 //   - lcexec: the same `true` through libcontainer's own exec (Load + Run + Wait of a process in
 //     the container: the re-exec of the binary as its setns init), what ExecSync cost before;
 //   - the shim's RssAnon (idle, and after the execs).
@@ -100,10 +101,14 @@ func BenchmarkRuntimeStart(b *testing.B) {
 			}
 			*into = append(*into, time.Since(t0))
 		}
+		// Probes come every few seconds, not back to back: each one here follows a pause, so that
+		// it finds no kernel state warm from the one before (a cgroup migration's grace period).
 		probe(&exec1)
 		for range 3 {
+			time.Sleep(100 * time.Millisecond)
 			probe(&exec)
 		}
+		time.Sleep(100 * time.Millisecond)
 		t0 = time.Now()
 		if err := lcExec(filepath.Join(state, "lc"), id); err != nil {
 			b.Fatal(err)

@@ -42,14 +42,17 @@
 // container's shim:
 //
 //	agent ── 'X' + stdin, stdout, stderr, memfd(request) (SCM_RIGHTS) ──► shim: fork helper
-//	helper: init's oom_score_adj, cgroup.procs of each of its hierarchies, its namespaces
-//	        (those that are not the shim's), setns, fork ── "s" ──► agent
-//	process: joins the cgroups, setsid, rlimits, no_new_privs, seccomp, cwd, caps, uid, execve
+//	helper: init's oom_score_adj, its cgroups and namespaces (those that are not the shim's),
+//	        setns, fork (clone3 into its cgroup2 cgroup) ── "s" ──► agent
+//	process: joins the v1 cgroups ("tasks"), setsid, rlimits, no_new_privs, seccomp, cwd, caps,
+//	         uid, execve
 //	helper: waits; "K" or the agent closing the connection kills the process (timeouts)
 //	helper ── "x <code> <signal>" | "e <stage> <errno>" ──► agent
 //
 // The shim only forks, so logging and exit detection never wait for an exec, and its memory is
-// the helper's, not its own. The init is the shim's own child (known by "P", repeated at
+// the helper's, not its own. No cgroup.procs write: it waits for the kernel's threadgroup lock,
+// an RCU grace period (8–15 ms) whenever no migration happened just before, i.e. on every
+// periodic probe. The init is the shim's own child (known by "P", repeated at
 // adoption), so its pid cannot be reused under an exec. Execs with a tty, containers whose
 // configuration has what the shim does not apply (user or time namespaces, umask, AppArmor or
 // SELinux labels, a scheduler, I/O priority, CPU affinity, memory policy, personality, a session
