@@ -15,7 +15,14 @@ LDFLAGS  := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).GitCommit=$(COMMIT) -X 
 
 # kustomize (inside kubectl) would load Go plugins; importing package plugin makes the linker export
 # every symbol dynamically (~20 MB). Upstream builds kubectl without it too.
-TAGS     := kustomize_disable_go_plugin_support
+# seccomp: containers get the default seccomp profile only with libseccomp compiled in (cgo,
+# libseccomp-dev at build time, libseccomp2 at run time; scripts/install-test-deps.sh installs
+# both). `make SECCOMP=` builds without it: containers then run unconfined, which skiff logs once.
+# Tests get the same tags: a test binary that starts containers is their init (libcontainer
+# re-executes /proc/self/exe), so it must have seccomp too.
+SECCOMP  ?= seccomp
+comma    := ,
+TAGS     := $(subst $() ,$(comma),$(strip kustomize_disable_go_plugin_support $(SECCOMP)))
 
 .PHONY: skiff test ldflags tags clean
 skiff:
@@ -31,8 +38,8 @@ ldflags:
 test:
 	bash scripts/install-test-deps.sh
 	$(GO) mod download
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 60m ./...
+	$(GO) vet -tags '$(TAGS)' ./...
+	$(GO) test -tags '$(TAGS)' -count=1 -timeout 60m ./...
 
 clean:
 	rm -f skiff

@@ -11,7 +11,9 @@ command -v make >/dev/null || need+=(make)
 command -v git >/dev/null || need+=(git)
 command -v gcc >/dev/null || need+=(gcc) # cgo: libcontainer's nsexec and skiff's shim (internal/runtime/libcontainer/shim)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
-for pkg in busybox-static nginx; do
+# libseccomp-dev: skiff builds with libseccomp (the Makefile's seccomp tag) so that containers get
+# the default seccomp profile; it brings libseccomp2, which the binary links at run time.
+for pkg in busybox-static nginx libseccomp-dev pkg-config; do
 	installed "$pkg" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -41,6 +41,9 @@ type container struct {
 	rmu  sync.Mutex // guards rec, so that status never waits for a lifecycle call
 	rec  containerRecord
 	proc *proc
+
+	xmu sync.Mutex
+	xp  *execProfile // built on the first exec
 }
 
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

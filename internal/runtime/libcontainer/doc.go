@@ -4,7 +4,8 @@
 // from a RootfsSource under an upper/work pair in the container's directory), runc's default
 // mounts and masked/read-only paths, cgroupfs limits under the sandbox's cgroup parent, OOM kills
 // read from the memory cgroup, a default seccomp profile when libseccomp is compiled in, CRI logs,
-// exec (with a tty), containers with stdin and a terminal, attach, and adoption after a restart. It owns everything under Config.StateDir and
+// exec (started by the container's shim; with a tty, by libcontainer), containers with stdin and
+// a terminal, attach, and adoption after a restart. It owns everything under Config.StateDir and
 // the cgroups below the sandboxes' parents; it must never keep state only in memory (a restarted
 // agent must find everything on disk) nor leave a mount, cgroup or process behind on removal.
 //
@@ -51,15 +52,44 @@
 // client's input ends (a detach) unless the container is StdinOnce without a terminal. A restarted
 // agent attaches like the one that started the container: everything is in the shim.
 //
+// # Exec: started by the shim, not by a re-executed binary
+//
+// An exec without a tty (every exec probe) does not go through libcontainer's process start,
+// which re-executes the whole skiff binary as a setns "init" (15–18 ms per probe). The agent
+// works out once per container what libcontainer would give the process (execProfile: user,
+// groups, cwd, the environment as libcontainer prepares it, the five capability sets,
+// no_new_privs, rlimits, and the seccomp program compiled from the container's profile by
+// libcontainer's own translation, kept per profile in memory) and hands each exec to the
+// container's shim:
+//
+//	agent ── 'X' + stdin, stdout, stderr, memfd(request) (SCM_RIGHTS) ──► shim: fork helper
+//	helper: init's oom_score_adj, its cgroups and namespaces (those that are not the shim's),
+//	        setns, fork (clone3 into its cgroup2 cgroup) ── "s" ──► agent
+//	process: joins the v1 cgroups ("tasks"), setsid, rlimits, no_new_privs, seccomp, cwd, caps,
+//	         uid, execve
+//	helper: waits; "K" or the agent closing the connection kills the process (timeouts)
+//	helper ── "x <code> <signal>" | "e <stage> <errno>" ──► agent
+//
+// The shim only forks, so logging and exit detection never wait for an exec, and its memory is
+// the helper's, not its own. No cgroup.procs write: it waits for the kernel's threadgroup lock,
+// an RCU grace period (8–15 ms) whenever no migration happened just before, i.e. on every
+// periodic probe. The init is the shim's own child (known by "P", repeated at
+// adoption), so its pid cannot be reused under an exec. Execs with a tty, containers whose
+// configuration has what the shim does not apply (user or time namespaces, umask, AppArmor or
+// SELinux labels, a scheduler, I/O priority, CPU affinity, memory policy, personality, a session
+// keyring, seccomp listeners) and shims that predate execs (they answer "?") take libcontainer's
+// path. TestExecMatchesLibcontainer compares what a process gets on both paths, and
+// TestExecSeccompSameFilter the filters the kernel holds for the init and for an exec.
+//
 // The pause process is the same binary too (a constructor selects it by its environment): it
 // runs in a mount namespace whose read-only root holds only the binary and the host's library
 // directories, reaps zombies and exits on SIGTERM.
 //
 // libcontainer's "init" re-exec is taken at package initialisation of package shim, before the
 // heavy packages of the skiff binary initialise, which saves most of the binary's start-up on
-// every container start and every exec.
+// every container start (and tty exec).
 //
 // Host refusals: a host that refuses negative oom_score_adj (even to root) gets 0 instead, logged
-// once; without libseccomp compiled in (build tag seccomp), containers run without the default
-// profile, logged once.
+// once; without libseccomp compiled in (build tag seccomp, which the Makefile sets), containers
+// run without the default profile, logged once.
 package libcontainer

@@ -62,7 +62,8 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 }
 
 // Exec runs a process in the container's namespaces and cgroup, as the container's user with its
-// environment; it ends with ctx (killed).
+// environment; it ends with ctx (killed). Without a tty the container's shim starts it (see
+// doc.go); with one, or when the shim cannot apply the container's configuration, libcontainer.
 func (r *Runtime) Exec(ctx context.Context, id string, req *runtime.ExecRequest) (int, error) {
 	c, err := r.getContainer(id)
 	if err != nil {
@@ -74,13 +75,23 @@ func (r *Runtime) Exec(ctx context.Context, id string, req *runtime.ExecRequest)
 	if len(req.Cmd) == 0 {
 		return -1, errors.New("exec: no command")
 	}
-	lcc, err := lc.Load(r.lcRoot, id)
-	if err != nil {
-		return -1, err
-	}
 	c.rmu.Lock()
 	rec := c.rec
 	c.rmu.Unlock()
+	if !req.TTY {
+		if code, err, done := r.execViaShim(ctx, c, &rec, req); done {
+			return code, err
+		}
+	}
+	return r.execLibcontainer(ctx, &rec, req)
+}
+
+// execLibcontainer runs an exec through libcontainer: the binary re-executed as its setns init.
+func (r *Runtime) execLibcontainer(ctx context.Context, rec *containerRecord, req *runtime.ExecRequest) (int, error) {
+	lcc, err := lc.Load(r.lcRoot, rec.ID)
+	if err != nil {
+		return -1, err
+	}
 	p := &lc.Process{Args: req.Cmd, Env: rec.Env, Cwd: rec.Cwd, UID: rec.UID, GID: rec.GID, AdditionalGroups: rec.Groups}
 	var console *os.File
 	if req.TTY {

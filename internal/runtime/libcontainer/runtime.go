@@ -50,6 +50,9 @@ type Runtime struct {
 
 	warnOnce     sync.Map    // message -> struct{}: host refusals logged once
 	negOOMDenied atomic.Bool // the host refused a negative oom_score_adj
+
+	bpfMu sync.Mutex
+	bpf   map[[32]byte]seccompProgram // seccomp programs by profile, for the shims' execs
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -69,6 +72,7 @@ func New(cfg Config) (*Runtime, error) {
 		lcRoot:     filepath.Join(cfg.StateDir, "lc"),
 		sandboxes:  map[string]*sandbox{},
 		containers: map[string]*container{},
+		bpf:        map[[32]byte]seccompProgram{},
 	}
 	for _, d := range []string{r.lcRoot, r.sandboxDir(""), r.containerDir("")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -4,7 +4,8 @@
 //
 //   _SKIFF_SHIM=1      the per-container shim: parent of the container's init, holder of its
 //                      stdout/stderr pipes (and of its stdin pipe or terminal), writer of its CRI
-//                      log and of its exit status file, relay to attached clients.
+//                      log and of its exit status file, relay to attached clients; it also starts
+//                      execs in its container without the Go runtime (exec.c).
 //   _SKIFF_PAUSE=1     the sandbox's infra process: reaps zombies, exits on SIGTERM/SIGINT.
 //   _LIBCONTAINER_INITTYPE=standard, cwd's parent holding shim.sock
 //                      libcontainer's "init" stage-0 for a container with a shim: hand the whole
@@ -38,6 +39,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "exec.h"
 
 extern char **environ;
 
@@ -662,6 +665,8 @@ static void main_exited(int status)
 
 static void reaped(pid_t pid, int status)
 {
+	if (shim_exec_reaped(pid))
+		return;
 	for (int i = 0; i < MAX_CLIENTS; i++) {
 		struct client *c = &S.clients[i];
 		if (c->fd >= 0 && c->stage0 == pid) {
@@ -795,6 +800,12 @@ static void client_msg(struct client *c)
 	switch (buf[0]) {
 	case 'H':
 		do_handoff(c, buf + 1, r - 1, fds, nfds);
+		return;
+	case 'X': // an exec: its helper (exec.c) takes the connection over
+		shim_exec(c->fd, fds, nfds, S.main_pid);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		drop_client(c);
 		return;
 	case 'P': { // the container's init pid, from the agent
 		S.main_pid = atoi(buf + 1);
