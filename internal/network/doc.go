@@ -9,7 +9,8 @@
 // Host settings it touches: in the node's namespace it creates and deletes the bridge and the host
 // ends of the veths, gives the bridge the gateway address (and removes other IPv4 addresses from
 // it) and deletes the neighbour entry of a pod address on the bridge when the address changes
-// hands. In each pod's namespace it configures eth0 and lo and sets
+// hands, and it turns hairpin mode on for each pod's bridge port (a pod DNATed back to itself by
+// its Service gets the packet out of the port it came in by). In each pod's namespace it configures eth0 and lo and sets
 // net.ipv4.conf.eth0.arp_notify=1, so that a reused address announces its new MAC. It changes no
 // other sysctl (no ip_forward, no rp_filter, no bridge-nf-call-*), nothing machine-wide, adds no
 // iptables/nftables rule and never touches links it did not create. Traffic between pods and to the

@@ -227,6 +227,14 @@ func (n *Network) Attach(podUID, netnsPath string) (net.IP, error) {
 			return nil, fmt.Errorf("network: attach pod %s: join bridge: %w", podUID, err)
 		}
 	}
+	// Hairpin: a pod whose Service traffic is DNATed back to itself gets the packet out of
+	// the port it came in by (with br_netfilter the DNAT happens on the bridge path), which a
+	// bridge port refuses unless hairpin mode is on.
+	if host.Attrs().Protinfo == nil || !host.Attrs().Protinfo.Hairpin {
+		if err := n.node.LinkSetHairpin(host, true); err != nil {
+			return nil, fmt.Errorf("network: attach pod %s: hairpin mode: %w", podUID, err)
+		}
+	}
 	if err := n.node.LinkSetUp(host); err != nil {
 		return nil, fmt.Errorf("network: attach pod %s: host veth up: %w", podUID, err)
 	}

@@ -55,3 +55,5 @@ func testSlice(ns, svc, name string, eps ...discoveryv1.Endpoint) []*discoveryv1
 		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Protocol: ptr.To(v1.ProtocolTCP), Port: ptr.To(int32(8080))}},
 	}}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
