@@ -24,6 +24,7 @@ func newKubeletCommand() *cobra.Command {
 	var kubeconfig, nodeIP, logLevel string
 	var tlsCert, tlsKey, clientCA string
 	var reg registryFlags
+	var disableProxy bool
 	cmd := &cobra.Command{
 		Use:   "kubelet",
 		Short: "Run a node agent: the pods the API server binds to this node",
@@ -41,6 +42,9 @@ func newKubeletCommand() *cobra.Command {
 				if cfg.NodeIP = net.ParseIP(nodeIP); cfg.NodeIP == nil {
 					return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
 				}
+			}
+			if disableProxy {
+				cfg.ServiceCIDR = ""
 			}
 			if cfg.NodeName == "" {
 				h, err := os.Hostname()
@@ -83,6 +87,9 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&cfg.CgroupRoot, "cgroup-root", "", "cgroup below which pods live (default: /skiff-<node name>)")
 	f.StringVar(&cfg.PodCIDR, "pod-cidr", "10.244.0.0/24", "the node's pod address range")
 	f.StringVar(&cfg.BridgeName, "bridge-name", "", "the pod network's bridge (default derived from the node name)")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", "10.96.0.0/12", "the Service ClusterIP range the node's service proxy programs")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "the pods' range across nodes: pod traffic leaving it is masqueraded")
+	f.BoolVar(&disableProxy, "disable-proxy", false, "do not run the service proxy in the node agent (run `skiff proxy` instead, or none)")
 	f.Int32Var(&cfg.KubeletPort, "port", 10250, "port of the node agent's API")
 	f.StringVar(&tlsCert, "tls-cert-file", "", "serving certificate (PEM) of the node agent's API, which the API server proxies logs, exec and port-forward to; without it the API is off")
 	f.StringVar(&tlsKey, "tls-private-key-file", "", "private key (PEM) of --tls-cert-file")

@@ -20,6 +20,7 @@ func newServerCommand() *cobra.Command {
 	var advertise string
 	var logLevel string
 	var reg registryFlags
+	var disableProxy bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a one-node cluster: the control plane on embedded etcd (or --etcd-servers)",
@@ -30,6 +31,9 @@ func newServerCommand() *cobra.Command {
 				return err
 			}
 			cfg.Agent.RegistryMirrors, cfg.Agent.InsecureRegistries = mirrors, reg.insecure
+			if !disableProxy {
+				cfg.Agent.ServiceCIDR = cfg.ServiceClusterIPRange
+			}
 			if advertise != "" {
 				cfg.AdvertiseAddress = net.ParseIP(advertise)
 				if cfg.AdvertiseAddress == nil {
@@ -75,6 +79,8 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "the in-process node agent's node name (default: the hostname)")
 	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "10.244.0.0/24", "the in-process node agent's pod CIDR")
 	f.StringVar(&cfg.Agent.CgroupRoot, "cgroup-root", "", "cgroup below which the node agent puts pods (default: /skiff-<node name>)")
+	f.StringVar(&cfg.Agent.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "the pods' range across nodes: pod traffic leaving it is masqueraded")
+	f.BoolVar(&disableProxy, "disable-proxy", false, "do not run the service proxy in the in-process node agent")
 	f.StringVar(&cfg.Agent.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests the in-process node agent runs as static pods")
 	return cmd
 }

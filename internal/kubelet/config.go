@@ -35,6 +35,11 @@ type Config struct {
 	// NetNS is the node's network namespace path; empty means the process's own. Tests run
 	// each node in a namespace of its own.
 	NetNS string
+	// ServiceCIDR turns the node's service proxy (internal/proxy) on: it programs the node's
+	// namespace (NetNS) for Services of this range. Empty: no proxy (tests that need none).
+	ServiceCIDR string
+	// ClusterCIDR is the pods' range across nodes, for the proxy's masquerading (optional).
+	ClusterCIDR string
 	// KubeletPort is the port of the node agent's HTTPS API, advertised in the Node's
 	// daemonEndpoints (default 10250).
 	KubeletPort int32

@@ -33,6 +33,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
 	"github.com/skiff-dev/skiff/internal/network"
 	"github.com/skiff-dev/skiff/internal/network/ipam"
+	"github.com/skiff-dev/skiff/internal/proxy"
 	"github.com/skiff-dev/skiff/internal/runtime"
 	"github.com/skiff-dev/skiff/internal/runtime/image"
 	"github.com/skiff-dev/skiff/internal/runtime/libcontainer"
@@ -243,6 +244,22 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	defer k.prober.Stop()
 	if err := k.net.Setup(); err != nil {
 		return fmt.Errorf("pod network: %w", err)
+	}
+	if k.cfg.ServiceCIDR != "" {
+		p, err := proxy.New(k.client, proxy.Config{NodeName: k.cfg.NodeName, ServiceCIDR: k.cfg.ServiceCIDR,
+			ClusterCIDR: k.cfg.ClusterCIDR, NetNS: k.cfg.NetNS, Logger: k.cfg.Logger})
+		if err != nil {
+			return fmt.Errorf("service proxy: %w", err)
+		}
+		proxyDone := make(chan struct{})
+		go func() {
+			defer close(proxyDone)
+			// A failing proxy leaves Services dark on this node but pods keep running.
+			if err := p.Run(ctx); err != nil && ctx.Err() == nil {
+				k.log.Error("service proxy stopped", "err", err)
+			}
+		}()
+		defer func() { <-proxyDone }()
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {

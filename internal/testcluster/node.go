@@ -97,7 +97,7 @@ func (c *Cluster) newNode(t *testing.T, h *nettest.Host, name string, o Options)
 	}
 	n.args = []string{"kubelet", "--kubeconfig", kubeconfig, "--node-name", name,
 		"--node-ip", h.IP.String(), "--data-dir", dir, "--cgroup-root", n.CgroupRoot,
-		"--pod-cidr", h.PodCIDR.String(), "--bridge-name", n.Bridge,
+		"--pod-cidr", h.PodCIDR.String(), "--bridge-name", n.Bridge, "--cluster-cidr", nettest.ClusterCIDR.String(),
 		"--tls-cert-file", filepath.Join(pkiDir, "kubelet.crt"),
 		"--tls-private-key-file", filepath.Join(pkiDir, "kubelet.key"),
 		"--client-ca-file", filepath.Join(pkiDir, "ca.crt"), "--log-level", "debug"}
