@@ -385,3 +385,11 @@ func isFixedChain(name string) bool {
 	}
 	return false
 }
+
+// EndpointChain is the name of the chain that DNATs one Service port's traffic to one endpoint:
+// what a reader of the table (a benchmark, an operator with `nft list`) looks for to see that an
+// endpoint is programmed.
+func EndpointChain(namespace, name string, protocol v1.Protocol, port int32, ep netip.AddrPort) string {
+	spn := fmt.Sprintf("%s/%s/%s/%d", namespace, name, protoName(protoNumber(protocol)), port)
+	return endpointChain(spn, endpoint{IP: ep.Addr(), Port: ep.Port()})
+}
