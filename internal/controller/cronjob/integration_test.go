@@ -31,6 +31,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 func testLogger() *slog.Logger {
@@ -41,36 +42,19 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// fakeKubelet marks every new pod of ns Succeeded through pods/status, as a node agent would.
-func fakeKubelet(t *testing.T, cs kubernetes.Interface, ns string) {
+// fakeNode binds every pod of ns to a fake node, which ends it Succeeded at once.
+func fakeNode(t *testing.T, cs kubernetes.Interface, ns string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
+	t.Cleanup(cancel)
+	if _, err := fakenodes.Start(ctx, cs, fakenodes.Options{Nodes: []string{"node-" + ns}, Namespaces: []string{ns},
+		Outcome: func(*corev1.Pod) fakenodes.Outcome { return fakenodes.Outcome{Exited: true} }}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != watch.Added || p.DeletionTimestamp != nil {
-				continue
-			}
-			p.Status.Phase = corev1.PodSucceeded
-			now := metav1.Now()
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{StartedAt: now, FinishedAt: now}}}}
-			if _, err := cs.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-				t.Errorf("fake kubelet: %s: %v", p.Name, err)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); w.Stop(); <-done })
 }
 
 // TestEveryMinute runs a `*/1` CronJob for several minutes of a fake clock that runs 200 times
-// faster than real time, with the Job controller and a fake kubelet finishing its jobs.
+// faster than real time, with the Job controller and a fake node finishing its jobs.
 func TestEveryMinute(t *testing.T) {
 	s := testserver.Start(t, testserver.Options{})
 	cs := s.Client
@@ -78,7 +62,7 @@ func TestEveryMinute(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cron"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	fakeKubelet(t, cs, "cron")
+	fakeNode(t, cs, "cron")
 
 	clk := clocktesting.NewFakeClock(time.Now())
 	f := informers.NewSharedInformerFactory(cs, 0)

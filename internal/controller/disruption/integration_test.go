@@ -14,7 +14,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 // kubectl runs the real kubectl in-process against s; it returns stdout and stderr.
@@ -63,9 +63,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// fakeWorkload stands in for the node agents and the ReplicaSet controller of a real cluster:
-// a pod being deleted is removed (its containers "stopped"), and replaced by a Ready pod on the
-// node that is not draining.
+// fakeWorkload stands in for the ReplicaSet controller of a real cluster: a pod that goes is
+// replaced by one on the node that is not draining. The fake nodes stand in for the node agents.
 type fakeWorkload struct {
 	cs       kubernetes.Interface
 	rs       *appsv1.ReplicaSet
@@ -79,13 +78,7 @@ func (w *fakeWorkload) newPod(ctx context.Context, name, node string) error {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: w.rs.Name, UID: w.rs.UID, Controller: &ctrl}}},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
-	p, err := w.cs.CoreV1().Pods("app").Create(ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	p.Status.Phase = corev1.PodRunning
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	_, err = w.cs.CoreV1().Pods("app").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	_, err := w.cs.CoreV1().Pods("app").Create(ctx, p, metav1.CreateOptions{})
 	return err
 }
 
@@ -97,15 +90,8 @@ func (w *fakeWorkload) run(ctx context.Context, t *testing.T) {
 	}
 	defer wi.Stop()
 	for ev := range wi.ResultChan() {
-		p, ok := ev.Object.(*corev1.Pod)
-		if !ok || ev.Type != watch.Modified || p.DeletionTimestamp == nil {
+		if _, ok := ev.Object.(*corev1.Pod); !ok || ev.Type != watch.Deleted {
 			continue
-		}
-		// A moment of "shutting down", so that the budget really is short meanwhile.
-		time.Sleep(300 * time.Millisecond)
-		zero := int64(0)
-		if err := w.cs.CoreV1().Pods("app").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("removing %s: %v", p.Name, err)
 		}
 		w.mu.Lock()
 		w.replaced++
@@ -125,10 +111,10 @@ func TestDrainHonoursBudget(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"node-1", "node-2"} {
-		if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	// A pod being deleted takes a moment to shut down, so that the budget really is short meanwhile.
+	if _, err := fakenodes.Start(ctx, cs, fakenodes.Options{Nodes: []string{"node-1", "node-2"}, Namespaces: []string{"app"},
+		Terminating: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
 	}
 	three := int32(3)
 	rs, err := cs.AppsV1().ReplicaSets("app").Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -144,6 +130,18 @@ func TestDrainHonoursBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	eventually(t, 10*time.Second, "three Ready pods", func() bool {
+		pods, err := cs.CoreV1().Pods("app").List(ctx, metav1.ListOptions{})
+		ready := 0
+		for _, p := range pods.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return err == nil && ready == 3
+	})
 	one := intstr.FromInt32(1)
 	if _, err := cs.PolicyV1().PodDisruptionBudgets("app").Create(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}},
