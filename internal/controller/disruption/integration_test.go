@@ -1,7 +1,6 @@
 package disruption_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,38 +17,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	"k8s.io/kubectl/pkg/cmd/plugin"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/embeddedkubectl"
 	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 // kubectl runs the real kubectl in-process against s; it returns stdout and stderr.
 func kubectl(t *testing.T, s *testserver.Server, args ...string) (string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	var fatal string
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { fatal = fmt.Sprintf("exit %d: %s", code, msg) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	args = append([]string{"--kubeconfig", s.Kubeconfig}, args...)
-	kc := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),
-		Arguments:     append([]string{"kubectl"}, args...),
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		IOStreams:     genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-	})
-	kc.SetArgs(args)
-	if err := kc.Execute(); err != nil || fatal != "" {
-		t.Fatalf("kubectl %v: %v %s\n%s\n%s", args, err, fatal, out.String(), errOut.String())
-	}
-	return out.String(), errOut.String()
+	return embeddedkubectl.Run(t, s.Kubeconfig, args...)
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
