@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/skiff-dev/skiff/test/fakekubelet"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 const deployReplicas = 100
@@ -44,7 +44,7 @@ func BenchmarkDeployment100(b *testing.B) {
 		ns = fmt.Sprintf("available-%d", r)
 		newNamespace(b, cs, ns)
 		kctx, stop := context.WithCancel(ctx)
-		if err := fakekubelet.Start(kctx, s.client(b), fakekubelet.Options{Node: "node-" + ns, Namespace: ns, Workers: 16}); err != nil {
+		if _, err := fakenodes.Start(kctx, s.client(b), fakenodes.Options{Nodes: []string{"node-" + ns}, Namespaces: []string{ns}, Workers: 16}); err != nil {
 			b.Fatal(err)
 		}
 		available = append(available, deployAndWait(b, cs, ns, true))

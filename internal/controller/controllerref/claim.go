@@ -25,7 +25,13 @@ type Manager struct {
 	// adopting then would leave objects owned by something the garbage collector is removing.
 	Fresh func(ctx context.Context) (metav1.Object, error)
 	// Patch applies a strategic merge patch to the claimed object name in the owner's namespace.
-	Patch func(ctx context.Context, name string, patch []byte) error
+	// It may return the patched object, which Claim then returns in place of the cached one, for
+	// a caller that goes on to write the object (nil: the cached object is returned).
+	Patch func(ctx context.Context, name string, patch []byte) (metav1.Object, error)
+	// Adoptable narrows adoption to orphans it accepts besides the selector (nil: every orphan
+	// the selector matches), as a StatefulSet adopts only pods named as its members. It does
+	// not decide release: what the owner controls stays while the selector matches.
+	Adoptable func(metav1.Object) bool
 
 	once     sync.Once
 	adoptErr error
@@ -46,52 +52,59 @@ func Claim[T metav1.Object](ctx context.Context, m *Manager, objs []T) ([]T, err
 	var errs []error
 	ownerDeleting := m.Owner.GetDeletionTimestamp() != nil
 	for _, o := range objs {
-		ok, err := m.claimOne(ctx, o, ownerDeleting)
+		ok, adopted, err := m.claimOne(ctx, o, ownerDeleting)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		if ok {
-			claimed = append(claimed, o)
+		if !ok {
+			continue
 		}
+		if a, isT := adopted.(T); isT && adopted != nil {
+			o = a
+		}
+		claimed = append(claimed, o)
 	}
 	return claimed, errors.Join(errs...)
 }
 
-func (m *Manager) claimOne(ctx context.Context, o metav1.Object, ownerDeleting bool) (bool, error) {
+// claimOne says whether the owner controls o, with the adopted object when it was just adopted
+// and Patch returned it.
+func (m *Manager) claimOne(ctx context.Context, o metav1.Object, ownerDeleting bool) (bool, metav1.Object, error) {
 	matches := m.Selector.Matches(labels.Set(o.GetLabels()))
 	if ref := metav1.GetControllerOfNoCopy(o); ref != nil {
 		if ref.UID != m.Owner.GetUID() {
-			return false, nil
+			return false, nil, nil
 		}
 		if matches {
-			return true, nil
+			return true, nil, nil
 		}
 		// An owner being deleted keeps what it has: the garbage collector decides their fate.
 		if ownerDeleting {
-			return false, nil
+			return false, nil, nil
 		}
 		if err := m.release(ctx, o); err != nil {
 			if apierrors.IsNotFound(err) {
-				return false, nil
+				return false, nil, nil
 			}
 			// Not released: still ours.
-			return true, err
+			return true, nil, err
 		}
-		return false, nil
+		return false, nil, nil
 	}
-	if ownerDeleting || !matches || o.GetDeletionTimestamp() != nil {
-		return false, nil
+	if ownerDeleting || !matches || o.GetDeletionTimestamp() != nil || (m.Adoptable != nil && !m.Adoptable(o)) {
+		return false, nil, nil
 	}
 	if err := m.canAdopt(ctx); err != nil {
-		return false, fmt.Errorf("can't adopt %s: %v", o.GetName(), err)
+		return false, nil, fmt.Errorf("can't adopt %s: %v", o.GetName(), err)
 	}
-	if err := m.adopt(ctx, o); err != nil {
+	adopted, err := m.adopt(ctx, o)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return false, nil
+			return false, nil, nil
 		}
-		return false, err
+		return false, nil, err
 	}
-	return true, nil
+	return true, adopted, nil
 }
 
 func (m *Manager) canAdopt(ctx context.Context) error {
@@ -118,7 +131,7 @@ type patchMeta struct {
 	} `json:"metadata"`
 }
 
-func (m *Manager) adopt(ctx context.Context, o metav1.Object) error {
+func (m *Manager) adopt(ctx context.Context, o metav1.Object) (metav1.Object, error) {
 	var p patchMeta
 	p.Metadata.OwnerReferences = []any{NewControllerRef(m.Owner, m.OwnerKind)}
 	// The object's UID in the patch makes a recreated object of the same name fail the patch
@@ -126,7 +139,7 @@ func (m *Manager) adopt(ctx context.Context, o metav1.Object) error {
 	p.Metadata.UID = o.GetUID()
 	data, err := json.Marshal(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	return m.Patch(ctx, o.GetName(), data)
 }
@@ -139,5 +152,6 @@ func (m *Manager) release(ctx context.Context, o metav1.Object) error {
 	if err != nil {
 		return err
 	}
-	return m.Patch(ctx, o.GetName(), data)
+	_, err = m.Patch(ctx, o.GetName(), data)
+	return err
 }

@@ -33,6 +33,7 @@ func TestClaim(t *testing.T) {
 		name          string
 		ownerDeleting bool
 		freshErr      error
+		adoptable     func(metav1.Object) bool
 		pods          []*corev1.Pod
 		wantClaimed   []string
 		wantPatched   map[string]string // name -> "adopt" | "release"
@@ -47,6 +48,9 @@ func TestClaim(t *testing.T) {
 			pods: []*corev1.Pod{pod("a", match, ""), pod("b", other, "owner"), pod("c", match, "owner")}, wantClaimed: []string{"c"}, wantPatched: map[string]string{}},
 		{name: "owner gone on fresh read: no adoption", freshErr: apierrors.NewNotFound(rsKind.GroupVersion().WithResource("replicasets").GroupResource(), "o"),
 			pods: []*corev1.Pod{pod("a", match, "")}, wantPatched: map[string]string{}, wantErr: true},
+		{name: "adoptable narrows adoption, not release", adoptable: func(o metav1.Object) bool { return o.GetName() == "a" },
+			pods:        []*corev1.Pod{pod("a", match, ""), pod("b", match, ""), pod("c", match, "owner"), pod("d", other, "owner")},
+			wantClaimed: []string{"a", "c"}, wantPatched: map[string]string{"a": "adopt", "d": "release"}},
 		{name: "deleting pod is not adopted", pods: func() []*corev1.Pod {
 			p := pod("a", match, "")
 			p.DeletionTimestamp = &now
@@ -60,35 +64,36 @@ func TestClaim(t *testing.T) {
 				owner.DeletionTimestamp = &now
 			}
 			patched := map[string]string{}
-			m := &Manager{Owner: owner, OwnerKind: rsKind, Selector: labels.SelectorFromSet(match),
+			m := &Manager{Owner: owner, OwnerKind: rsKind, Selector: labels.SelectorFromSet(match), Adoptable: tt.adoptable,
 				Fresh: func(context.Context) (metav1.Object, error) {
 					if tt.freshErr != nil {
 						return nil, tt.freshErr
 					}
 					return owner, nil
 				},
-				Patch: func(_ context.Context, name string, data []byte) error {
+				Patch: func(_ context.Context, name string, data []byte) (metav1.Object, error) {
 					var p struct {
 						Metadata struct {
 							OwnerReferences []map[string]any `json:"ownerReferences"`
 						} `json:"metadata"`
 					}
 					if err := json.Unmarshal(data, &p); err != nil {
-						return err
+						return nil, err
 					}
 					if len(p.Metadata.OwnerReferences) != 1 {
-						return errors.New("want one owner reference in the patch")
+						return nil, errors.New("want one owner reference in the patch")
 					}
 					r := p.Metadata.OwnerReferences[0]
 					if r["uid"] != "owner" {
-						return errors.New("patch names the wrong owner")
+						return nil, errors.New("patch names the wrong owner")
 					}
 					if r["$patch"] == "delete" {
 						patched[name] = "release"
 					} else if r["controller"] == true && r["kind"] == "ReplicaSet" {
 						patched[name] = "adopt"
 					}
-					return nil
+					// What the server answers: Claim returns it in place of the cached object.
+					return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"answer": "server"}}}, nil
 				}}
 			got, err := Claim(context.Background(), m, tt.pods)
 			if (err != nil) != tt.wantErr {
@@ -104,6 +109,11 @@ func TestClaim(t *testing.T) {
 			for i := range names {
 				if names[i] != tt.wantClaimed[i] {
 					t.Fatalf("claimed %v, want %v", names, tt.wantClaimed)
+				}
+			}
+			for _, p := range got {
+				if fromServer := p.Annotations["answer"] == "server"; fromServer != (tt.wantPatched[p.Name] == "adopt") {
+					t.Errorf("claimed %s: the server's answer %v, want it only for adopted objects", p.Name, fromServer)
 				}
 			}
 			if len(patched) != len(tt.wantPatched) {

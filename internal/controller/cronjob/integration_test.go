@@ -1,7 +1,6 @@
 package cronjob_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,22 +14,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	"k8s.io/kubectl/pkg/cmd/plugin"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/embeddedkubectl"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 func testLogger() *slog.Logger {
@@ -41,36 +37,19 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// fakeKubelet marks every new pod of ns Succeeded through pods/status, as a node agent would.
-func fakeKubelet(t *testing.T, cs kubernetes.Interface, ns string) {
+// fakeNode binds every pod of ns to a fake node, which ends it Succeeded at once.
+func fakeNode(t *testing.T, cs kubernetes.Interface, ns string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
+	t.Cleanup(cancel)
+	if _, err := fakenodes.Start(ctx, cs, fakenodes.Options{Nodes: []string{"node-" + ns}, Namespaces: []string{ns},
+		Outcome: func(*corev1.Pod) fakenodes.Outcome { return fakenodes.Outcome{Exited: true} }}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != watch.Added || p.DeletionTimestamp != nil {
-				continue
-			}
-			p.Status.Phase = corev1.PodSucceeded
-			now := metav1.Now()
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{StartedAt: now, FinishedAt: now}}}}
-			if _, err := cs.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-				t.Errorf("fake kubelet: %s: %v", p.Name, err)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); w.Stop(); <-done })
 }
 
 // TestEveryMinute runs a `*/1` CronJob for several minutes of a fake clock that runs 200 times
-// faster than real time, with the Job controller and a fake kubelet finishing its jobs.
+// faster than real time, with the Job controller and a fake node finishing its jobs.
 func TestEveryMinute(t *testing.T) {
 	s := testserver.Start(t, testserver.Options{})
 	cs := s.Client
@@ -78,7 +57,7 @@ func TestEveryMinute(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cron"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	fakeKubelet(t, cs, "cron")
+	fakeNode(t, cs, "cron")
 
 	clk := clocktesting.NewFakeClock(time.Now())
 	f := informers.NewSharedInformerFactory(cs, 0)
@@ -184,20 +163,6 @@ func TestEveryMinute(t *testing.T) {
 // kubectl runs the real kubectl in-process against s.
 func kubectl(t *testing.T, s *testserver.Server, args ...string) string {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	var fatal string
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { fatal = fmt.Sprintf("exit %d: %s", code, msg) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	args = append([]string{"--kubeconfig", s.Kubeconfig}, args...)
-	kc := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),
-		Arguments:     append([]string{"kubectl"}, args...),
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		IOStreams:     genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-	})
-	kc.SetArgs(args)
-	if err := kc.Execute(); err != nil || fatal != "" {
-		t.Fatalf("kubectl %v: %v %s\n%s", args, err, fatal, errOut.String())
-	}
-	return out.String()
+	out, _ := embeddedkubectl.Run(t, s.Kubeconfig, args...)
+	return out
 }

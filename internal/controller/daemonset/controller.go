@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 
+	"github.com/skiff-dev/skiff/internal/controller/expectations"
 	"github.com/skiff-dev/skiff/internal/controller/history"
 )
 
@@ -52,7 +53,7 @@ type Controller struct {
 	log       *slog.Logger
 	now       func() time.Time
 	queue     workqueue.TypedRateLimitingInterface[string]
-	expect    *expectations
+	expect    *expectations.Expectations
 }
 
 // New builds the controller and registers its informer handlers; start the factory after it.
@@ -78,14 +79,14 @@ func New(cfg Config) (*Controller, error) {
 		recorder: cfg.Recorder, log: cfg.Logger.With("controller", "daemonset"), now: cfg.Now,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset"}),
-		expect: newExpectations(cfg.Now),
+		expect: expectations.New(cfg.Now),
 	}
 	if _, err := sets.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,
 		UpdateFunc: func(_, cur any) { c.enqueue(cur) },
 		DeleteFunc: func(obj any) {
 			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-				c.expect.forget(key)
+				c.expect.Delete(key)
 			}
 			c.enqueue(obj)
 		},
@@ -97,9 +98,9 @@ func New(cfg Config) (*Controller, error) {
 			p := obj.(*corev1.Pod)
 			if key, ok := c.controllerKey(p); ok {
 				if p.DeletionTimestamp != nil {
-					c.expect.deleted(key, p.UID)
+					c.expect.DeletionObserved(key, string(p.UID))
 				} else {
-					c.expect.created(key)
+					c.expect.CreationObserved(key)
 				}
 				c.queue.Add(key)
 				return
@@ -122,7 +123,7 @@ func New(cfg Config) (*Controller, error) {
 				return
 			}
 			if n.DeletionTimestamp != nil && o.DeletionTimestamp == nil {
-				c.expect.deleted(key, n.UID)
+				c.expect.DeletionObserved(key, string(n.UID))
 			}
 			c.queue.Add(key)
 		},
@@ -138,7 +139,7 @@ func New(cfg Config) (*Controller, error) {
 				}
 			}
 			if key, ok := c.controllerKey(p); ok {
-				c.expect.deleted(key, p.UID)
+				c.expect.DeletionObserved(key, string(p.UID))
 				c.queue.Add(key)
 			}
 		},

@@ -100,7 +100,7 @@ func (e *env) refresh() {
 func (e *env) sync() {
 	e.t.Helper()
 	e.refresh()
-	e.c.expect.forget("default/ds")
+	e.c.expect.Delete("default/ds")
 	if err := e.c.sync(context.Background(), "default/ds"); err != nil {
 		e.t.Fatal(err)
 	}

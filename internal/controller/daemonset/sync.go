@@ -2,8 +2,6 @@ package daemonset
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sort"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/skiff-dev/skiff/internal/controller/controllerref"
 	"github.com/skiff-dev/skiff/internal/controller/history"
 )
 
@@ -39,7 +38,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	ds, err := c.sets.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expect.forget(key)
+		c.expect.Delete(key)
 		return nil
 	}
 	if err != nil {
@@ -79,7 +78,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		sort.Slice(list, func(i, j int) bool { return olderFirst(list[i], list[j]) })
 	}
 	var stepErr error
-	if c.expect.satisfied(key) {
+	if c.expect.Satisfied(key) {
 		var changed bool
 		changed, stepErr = r.manage(ctx)
 		if stepErr == nil && !changed && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
@@ -277,17 +276,17 @@ func extras(running []*corev1.Pod, hash string, surge bool) []*corev1.Pod {
 // apply sends the creates and deletes of a round under expectations, so the next round waits
 // for the cache to show them all.
 func (r *round) apply(ctx context.Context, create []string, del []*corev1.Pod) error {
-	uids := make([]types.UID, len(del))
+	uids := make([]string, len(del))
 	for i, p := range del {
-		uids[i] = p.UID
+		uids[i] = string(p.UID)
 	}
-	r.c.expect.expect(r.key, len(create), uids)
+	r.c.expect.Expect(r.key, len(create), uids)
 	var firstErr error
 	for _, node := range create {
 		pod := newPod(r.ds, node, r.hash)
 		created, err := r.c.client.CoreV1().Pods(r.ds.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil {
-			r.c.expect.created(r.key)
+			r.c.expect.CreationObserved(r.key)
 			r.c.recorder.Eventf(r.ds, corev1.EventTypeWarning, FailedCreate, "Error creating: %v", err)
 			if firstErr == nil {
 				firstErr = err
@@ -301,7 +300,7 @@ func (r *round) apply(ctx context.Context, create []string, del []*corev1.Pod) e
 	for _, p := range del {
 		err := r.c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
 		if err != nil {
-			r.c.expect.deleted(r.key, p.UID)
+			r.c.expect.DeletionObserved(r.key, string(p.UID))
 			if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 				continue
 			}
@@ -503,41 +502,18 @@ func (c *Controller) claimPods(ctx context.Context, ds *appsv1.DaemonSet, select
 	if err != nil {
 		return nil, err
 	}
-	var out []*corev1.Pod
-	var fresh *appsv1.DaemonSet
-	for _, p := range all {
-		ref := metav1.GetControllerOfNoCopy(p)
-		matches := selector.Matches(labels.Set(p.Labels))
-		switch {
-		case ref != nil && ref.UID == ds.UID:
-			if matches {
-				out = append(out, p)
-				continue
-			}
-			patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, ds.UID, p.UID)
-			if _, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return nil, err
-			}
-		case ref == nil && matches && p.DeletionTimestamp == nil:
-			if fresh == nil {
-				if fresh, err = c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{}); err != nil {
-					return nil, err
-				}
-			}
-			if fresh.UID != ds.UID || fresh.DeletionTimestamp != nil {
-				continue
-			}
-			ref, _ := json.Marshal(metav1.NewControllerRef(ds, Kind))
-			patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[%s],"uid":%q}}`, ref, p.UID)
-			adopted, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-			if apierrors.IsNotFound(err) {
-				continue
-			}
+	m := &controllerref.Manager{Owner: ds, OwnerKind: Kind, Selector: selector,
+		Fresh: func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		},
+		// The adopted pod, not the cached one, so that later writes in this sync do not
+		// conflict with the adoption.
+		Patch: func(ctx context.Context, name string, data []byte) (metav1.Object, error) {
+			p, err := c.client.CoreV1().Pods(ds.Namespace).Patch(ctx, name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, adopted)
-		}
-	}
-	return out, nil
+			return p, nil
+		}}
+	return controllerref.Claim(ctx, m, all)
 }

@@ -332,9 +332,9 @@ func (c *Controller) replicaSetsFor(ctx context.Context, d *appsv1.Deployment) (
 		Fresh: func(ctx context.Context) (metav1.Object, error) {
 			return c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
 		},
-		Patch: func(ctx context.Context, name string, data []byte) error {
+		Patch: func(ctx context.Context, name string, data []byte) (metav1.Object, error) {
 			_, err := c.client.AppsV1().ReplicaSets(d.Namespace).Patch(ctx, name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
-			return err
+			return nil, err
 		}}
 	return controllerref.Claim(ctx, m, all)
 }

@@ -1,7 +1,6 @@
 package disruption_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,42 +13,23 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	"k8s.io/kubectl/pkg/cmd/plugin"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/embeddedkubectl"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 // kubectl runs the real kubectl in-process against s; it returns stdout and stderr.
 func kubectl(t *testing.T, s *testserver.Server, args ...string) (string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	var fatal string
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { fatal = fmt.Sprintf("exit %d: %s", code, msg) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	args = append([]string{"--kubeconfig", s.Kubeconfig}, args...)
-	kc := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),
-		Arguments:     append([]string{"kubectl"}, args...),
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		IOStreams:     genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-	})
-	kc.SetArgs(args)
-	if err := kc.Execute(); err != nil || fatal != "" {
-		t.Fatalf("kubectl %v: %v %s\n%s\n%s", args, err, fatal, out.String(), errOut.String())
-	}
-	return out.String(), errOut.String()
+	return embeddedkubectl.Run(t, s.Kubeconfig, args...)
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -63,9 +43,8 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// fakeWorkload stands in for the node agents and the ReplicaSet controller of a real cluster:
-// a pod being deleted is removed (its containers "stopped"), and replaced by a Ready pod on the
-// node that is not draining.
+// fakeWorkload stands in for the ReplicaSet controller of a real cluster: a pod that goes is
+// replaced by one on the node that is not draining. The fake nodes stand in for the node agents.
 type fakeWorkload struct {
 	cs       kubernetes.Interface
 	rs       *appsv1.ReplicaSet
@@ -79,13 +58,7 @@ func (w *fakeWorkload) newPod(ctx context.Context, name, node string) error {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: w.rs.Name, UID: w.rs.UID, Controller: &ctrl}}},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
-	p, err := w.cs.CoreV1().Pods("app").Create(ctx, p, metav1.CreateOptions{})
-	if err != nil {
-		return err
-	}
-	p.Status.Phase = corev1.PodRunning
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-	_, err = w.cs.CoreV1().Pods("app").UpdateStatus(ctx, p, metav1.UpdateOptions{})
+	_, err := w.cs.CoreV1().Pods("app").Create(ctx, p, metav1.CreateOptions{})
 	return err
 }
 
@@ -97,15 +70,8 @@ func (w *fakeWorkload) run(ctx context.Context, t *testing.T) {
 	}
 	defer wi.Stop()
 	for ev := range wi.ResultChan() {
-		p, ok := ev.Object.(*corev1.Pod)
-		if !ok || ev.Type != watch.Modified || p.DeletionTimestamp == nil {
+		if _, ok := ev.Object.(*corev1.Pod); !ok || ev.Type != watch.Deleted {
 			continue
-		}
-		// A moment of "shutting down", so that the budget really is short meanwhile.
-		time.Sleep(300 * time.Millisecond)
-		zero := int64(0)
-		if err := w.cs.CoreV1().Pods("app").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-			t.Errorf("removing %s: %v", p.Name, err)
 		}
 		w.mu.Lock()
 		w.replaced++
@@ -125,10 +91,10 @@ func TestDrainHonoursBudget(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []string{"node-1", "node-2"} {
-		if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+	// A pod being deleted takes a moment to shut down, so that the budget really is short meanwhile.
+	if _, err := fakenodes.Start(ctx, cs, fakenodes.Options{Nodes: []string{"node-1", "node-2"}, Namespaces: []string{"app"},
+		Terminating: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
 	}
 	three := int32(3)
 	rs, err := cs.AppsV1().ReplicaSets("app").Create(ctx, &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web"},
@@ -144,6 +110,18 @@ func TestDrainHonoursBudget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	eventually(t, 10*time.Second, "three Ready pods", func() bool {
+		pods, err := cs.CoreV1().Pods("app").List(ctx, metav1.ListOptions{})
+		ready := 0
+		for _, p := range pods.Items {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return err == nil && ready == 3
+	})
 	one := intstr.FromInt32(1)
 	if _, err := cs.PolicyV1().PodDisruptionBudgets("app").Create(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}},

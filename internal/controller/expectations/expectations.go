@@ -11,8 +11,9 @@ import (
 const Timeout = 5 * time.Minute
 
 // Expectations tracks outstanding creations (a count: created objects have names only once the
-// server answers) and deletions (by object key, so that a delete event seen twice, once from the
-// update with a deletionTimestamp and once from the removal, counts once).
+// server answers) and deletions (by object identity, so that a delete event seen twice, once from
+// the update with a deletionTimestamp and once from the removal, counts once). The identity is
+// the caller's choice (namespace/name or UID), used the same way when expecting and observing.
 type Expectations struct {
 	mu    sync.Mutex
 	now   func() time.Time
@@ -48,23 +49,23 @@ func (e *Expectations) Satisfied(key string) bool {
 	return e.now().Sub(r.at) > Timeout
 }
 
-// ExpectCreations replaces what is expected for key with n creations.
-func (e *Expectations) ExpectCreations(key string, n int) {
+// Expect replaces what is expected for key with n creations and the deletion of objs, for a
+// controller that sends both in one round.
+func (e *Expectations) Expect(key string, n int, objs []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.items[key] = &record{adds: n, deletes: map[string]struct{}{}, at: e.now()}
-}
-
-// ExpectDeletions replaces what is expected for key with the deletion of objs (object keys).
-func (e *Expectations) ExpectDeletions(key string, objs []string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r := &record{deletes: make(map[string]struct{}, len(objs)), at: e.now()}
+	r := &record{adds: n, deletes: make(map[string]struct{}, len(objs)), at: e.now()}
 	for _, o := range objs {
 		r.deletes[o] = struct{}{}
 	}
 	e.items[key] = r
 }
+
+// ExpectCreations replaces what is expected for key with n creations.
+func (e *Expectations) ExpectCreations(key string, n int) { e.Expect(key, n, nil) }
+
+// ExpectDeletions replaces what is expected for key with the deletion of objs.
+func (e *Expectations) ExpectDeletions(key string, objs []string) { e.Expect(key, 0, objs) }
 
 // CreationObserved lowers the creations expected for key by one: a created object was seen, or a
 // create the controller expected failed or was skipped.
@@ -76,7 +77,7 @@ func (e *Expectations) CreationObserved(key string) {
 	}
 }
 
-// DeletionObserved records that obj (an object key) is gone or going, or that its delete failed.
+// DeletionObserved records that obj is gone or going, or that its delete failed.
 func (e *Expectations) DeletionObserved(key, obj string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

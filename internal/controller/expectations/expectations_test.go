@@ -31,6 +31,19 @@ func TestExpectations(t *testing.T) {
 			e.DeletionObserved("k", "ns/a")
 			e.DeletionObserved("k", "ns/b")
 		}, true},
+		{"creations and deletions in one round", func(e *Expectations) {
+			e.Expect("k", 1, []string{"uid-a"})
+			e.CreationObserved("k")
+		}, false},
+		{"creations and deletions in one round observed", func(e *Expectations) {
+			e.Expect("k", 1, []string{"uid-a"})
+			e.DeletionObserved("k", "uid-a")
+			e.CreationObserved("k")
+		}, true},
+		{"a new round replaces the last", func(e *Expectations) {
+			e.Expect("k", 1, []string{"uid-a"})
+			e.ExpectCreations("k", 0)
+		}, true},
 		{"expired", func(e *Expectations) { e.ExpectCreations("k", 3); now = now.Add(Timeout + time.Second) }, true},
 		{"deleted key", func(e *Expectations) { e.ExpectCreations("k", 3); e.Delete("k") }, true},
 		{"other key does not interfere", func(e *Expectations) { e.ExpectCreations("k", 1); e.CreationObserved("other") }, false},

@@ -1,9 +1,7 @@
 package job_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -16,22 +14,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	"k8s.io/kubectl/pkg/cmd/plugin"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/controller/ttlafterfinished"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/embeddedkubectl"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 func testLogger() *slog.Logger {
@@ -66,40 +60,19 @@ func startControllers(t *testing.T, s *testserver.Server) {
 	t.Cleanup(func() { cancel(); wg.Wait(); f.Shutdown(); bc.Shutdown() })
 }
 
-// fakeKubelet ends every new pod of ns at once, through pods/status as a node agent would, with
-// the exit code outcome returns for it; a negative code leaves the pod running.
-func fakeKubelet(t *testing.T, cs kubernetes.Interface, ns string, outcome func(*corev1.Pod) int32) {
+// fakeNode binds every pod of ns to a fake node, which ends it at once with the exit code outcome
+// returns for it; a negative code leaves the pod running.
+func fakeNode(t *testing.T, cs kubernetes.Interface, ns string, outcome func(*corev1.Pod) int32) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := cs.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{})
-	if err != nil {
+	t.Cleanup(cancel)
+	if _, err := fakenodes.Start(ctx, cs, fakenodes.Options{Nodes: []string{"node-" + ns}, Namespaces: []string{ns},
+		Outcome: func(p *corev1.Pod) fakenodes.Outcome {
+			code := outcome(p)
+			return fakenodes.Outcome{Exited: code >= 0, ExitCode: code}
+		}}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok || ev.Type != watch.Added || p.DeletionTimestamp != nil {
-				continue
-			}
-			code := outcome(p)
-			if code < 0 {
-				continue
-			}
-			p.Status.Phase = corev1.PodSucceeded
-			if code != 0 {
-				p.Status.Phase = corev1.PodFailed
-			}
-			now := metav1.Now()
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: p.Spec.Containers[0].Name, Image: p.Spec.Containers[0].Image,
-				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, StartedAt: now, FinishedAt: now}}}}
-			if _, err := cs.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
-				t.Errorf("fake kubelet: %s: %v", p.Name, err)
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); w.Stop(); <-done })
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -180,7 +153,7 @@ func TestJobs(t *testing.T) {
 	ctx := context.Background()
 	startControllers(t, s)
 	newNamespace(t, cs, "jobs")
-	fakeKubelet(t, cs, "jobs", func(p *corev1.Pod) int32 {
+	fakeNode(t, cs, "jobs", func(p *corev1.Pod) int32 {
 		switch {
 		case strings.HasPrefix(p.Name, "fails-"):
 			return 3
@@ -317,20 +290,6 @@ func TestJobs(t *testing.T) {
 // kubectl runs the real kubectl in-process against s.
 func kubectl(t *testing.T, s *testserver.Server, args ...string) string {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	var fatal string
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { fatal = fmt.Sprintf("exit %d: %s", code, msg) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	args = append([]string{"--kubeconfig", s.Kubeconfig}, args...)
-	kc := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),
-		Arguments:     append([]string{"kubectl"}, args...),
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		IOStreams:     genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-	})
-	kc.SetArgs(args)
-	if err := kc.Execute(); err != nil || fatal != "" {
-		t.Fatalf("kubectl %v: %v %s\n%s", args, err, fatal, errOut.String())
-	}
-	return out.String()
+	out, _ := embeddedkubectl.Run(t, s.Kubeconfig, args...)
+	return out
 }

@@ -1,7 +1,6 @@
 package namespace_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,16 +12,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/metadata"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	"k8s.io/kubectl/pkg/cmd/plugin"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/embeddedkubectl"
 )
 
 func startController(t *testing.T, s *testserver.Server) {
@@ -51,22 +46,8 @@ func startController(t *testing.T, s *testserver.Server) {
 // kubectl runs the real kubectl in-process against s.
 func kubectl(t *testing.T, s *testserver.Server, args ...string) string {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	var fatal string
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { fatal = fmt.Sprintf("exit %d: %s", code, msg) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	args = append([]string{"--kubeconfig", s.Kubeconfig}, args...)
-	kc := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),
-		Arguments:     append([]string{"kubectl"}, args...),
-		ConfigFlags:   genericclioptions.NewConfigFlags(true),
-		IOStreams:     genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
-	})
-	kc.SetArgs(args)
-	if err := kc.Execute(); err != nil || fatal != "" {
-		t.Fatalf("kubectl %v: %v %s\n%s", args, err, fatal, errOut.String())
-	}
-	return out.String()
+	out, _ := embeddedkubectl.Run(t, s.Kubeconfig, args...)
+	return out
 }
 
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {

@@ -8,17 +8,16 @@ import (
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 func logger() *slog.Logger {
@@ -41,68 +40,13 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	return time.Now()
 }
 
-// fakeAgent is a test-only node agent: it registers a Ready node and renews its Lease until
-// stopped, as a live kubelet would.
-type fakeAgent struct {
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startAgent(t *testing.T, cs kubernetes.Interface, name string) *fakeAgent {
-	t.Helper()
-	ctx := context.Background()
-	now := metav1.Now()
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	n, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
+// readyStatus is the status of a pod's Ready condition ("" without one).
+func readyStatus(p *corev1.Pod) corev1.ConditionStatus {
+	i := slices.IndexFunc(p.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodReady })
+	if i < 0 {
+		return ""
 	}
-	n.Status.Conditions = []corev1.NodeCondition{
-		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now},
-		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", LastHeartbeatTime: now, LastTransitionTime: now},
-	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	holder := name
-	dur := int32(40)
-	rt := metav1.NewMicroTime(time.Now())
-	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: corev1.NamespaceNodeLease, Name: name},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &dur, RenewTime: &rt}}
-	if _, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Create(ctx, l, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	a := &fakeAgent{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-a.stop:
-				return
-			case <-tick.C:
-			}
-			l, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				continue
-			}
-			rt := metav1.NewMicroTime(time.Now())
-			l.Spec.RenewTime = &rt
-			cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Update(ctx, l, metav1.UpdateOptions{})
-		}
-	}()
-	t.Cleanup(a.halt)
-	return a
-}
-
-func (a *fakeAgent) halt() {
-	select {
-	case <-a.stop:
-	default:
-		close(a.stop)
-	}
-	<-a.done
+	return p.Status.Conditions[i].Status
 }
 
 func TestNodeLeaseExpiry(t *testing.T) {
@@ -112,8 +56,13 @@ func TestNodeLeaseExpiry(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	dying := startAgent(t, cs, "node-a")
-	startAgent(t, cs, "node-b")
+	actx, stopAgents := context.WithCancel(ctx)
+	t.Cleanup(stopAgents)
+	// Renewing every 200 ms against a 2 s grace period, as a kubelet's 10 s against 40 s.
+	agents, err := fakenodes.Start(actx, cs, fakenodes.Options{Nodes: []string{"node-a", "node-b"}, LeaseRenew: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	secs := func(s int64) *int64 { return &s }
 	pods := map[string][]corev1.Toleration{
@@ -125,16 +74,18 @@ func TestNodeLeaseExpiry(t *testing.T) {
 	for name, tols := range pods {
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
 			Spec: corev1.PodSpec{NodeName: "node-a", Tolerations: tols, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
-		p, err := cs.CoreV1().Pods("app").Create(ctx, p, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Status.Phase = corev1.PodRunning
-		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
-		if _, err := cs.CoreV1().Pods("app").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		if _, err := cs.CoreV1().Pods("app").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	eventually(t, 10*time.Second, "pods Ready on node-a", func() bool {
+		for name := range pods {
+			if p, err := cs.CoreV1().Pods("app").Get(ctx, name, metav1.GetOptions{}); err != nil || readyStatus(p) != corev1.ConditionTrue {
+				return false
+			}
+		}
+		return true
+	})
 	def, _ := cs.CoreV1().Pods("app").Get(ctx, "default", metav1.GetOptions{})
 	if !slices.ContainsFunc(def.Spec.Tolerations, func(tol corev1.Toleration) bool {
 		return tol.Key == corev1.TaintNodeUnreachable && tol.TolerationSeconds != nil && *tol.TolerationSeconds == 300
@@ -164,7 +115,7 @@ func TestNodeLeaseExpiry(t *testing.T) {
 	}
 
 	stopped := time.Now()
-	dying.halt()
+	agents.Halt("node-a")
 	var node *corev1.Node
 	tainted := eventually(t, 10*time.Second, "node-a unreachable", func() bool {
 		node, _ = cs.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
@@ -204,7 +155,7 @@ func TestNodeLeaseExpiry(t *testing.T) {
 		if err != nil || p.DeletionTimestamp != nil {
 			t.Errorf("pod %s evicted: %v", name, err)
 		}
-		if p != nil && p.Status.Conditions[0].Status != corev1.ConditionFalse {
+		if p != nil && readyStatus(p) != corev1.ConditionFalse {
 			t.Errorf("pod %s on the unreachable node still Ready", name)
 		}
 	}
@@ -222,22 +173,7 @@ func TestNodeLeaseExpiry(t *testing.T) {
 	}
 
 	// The agent comes back: renews and posts Ready; the taints go.
-	l, _ := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "node-a", metav1.GetOptions{})
-	rt := metav1.NewMicroTime(time.Now())
-	l.Spec.RenewTime = &rt
-	if _, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Update(ctx, l, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	node, _ = cs.CoreV1().Nodes().Get(ctx, "node-a", metav1.GetOptions{})
-	now := metav1.Now()
-	for i := range node.Status.Conditions {
-		cd := &node.Status.Conditions[i]
-		cd.Status, cd.LastHeartbeatTime, cd.LastTransitionTime = corev1.ConditionTrue, now, now
-		if cd.Type != corev1.NodeReady {
-			cd.Status = corev1.ConditionFalse
-		}
-	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+	if err := agents.Resume(ctx, "node-a"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "taints removed once node-a is back", func() bool {

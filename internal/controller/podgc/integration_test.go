@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller/podgc"
 	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 func TestPodsOfDeletedNodes(t *testing.T) {
@@ -23,30 +25,50 @@ func TestPodsOfDeletedNodes(t *testing.T) {
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{}); err != nil {
+	// "ghost" is served until its Node object goes, before the collector starts, so that its pod
+	// is bound to a node that no longer exists.
+	actx, stopAgents := context.WithCancel(ctx)
+	t.Cleanup(stopAgents)
+	if _, err := fakenodes.Start(actx, cs, fakenodes.Options{Nodes: []string{"doomed", "ghost", "stays"}, Namespaces: []string{"app"},
+		Outcome: func(p *corev1.Pod) fakenodes.Outcome {
+			return fakenodes.Outcome{Exited: strings.HasPrefix(p.Name, "old-")}
+		}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "stays"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	mk := func(name, node string, phase corev1.PodPhase) {
+	mk := func(name, node string) {
 		t.Helper()
-		p, err := cs.CoreV1().Pods("app").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Status.Phase = phase
-		if _, err := cs.CoreV1().Pods("app").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+		if _, err := cs.CoreV1().Pods("app").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mk("on-doomed", "doomed", corev1.PodRunning)
-	mk("on-ghost", "ghost", corev1.PodRunning)
-	mk("on-stays", "stays", corev1.PodRunning)
+	mk("on-doomed", "doomed")
+	mk("on-ghost", "ghost")
+	mk("on-stays", "stays")
 	for _, n := range []string{"old-1", "old-2", "old-3"} {
-		mk(n, "stays", corev1.PodSucceeded)
+		mk(n, "stays")
 		time.Sleep(1100 * time.Millisecond) // distinct creation seconds
+	}
+	want := map[string]corev1.PodPhase{"on-doomed": corev1.PodRunning, "on-ghost": corev1.PodRunning, "on-stays": corev1.PodRunning,
+		"old-1": corev1.PodSucceeded, "old-2": corev1.PodSucceeded, "old-3": corev1.PodSucceeded}
+	deadline := time.Now().Add(10 * time.Second)
+	for name, phase := range want {
+		for {
+			p, err := cs.CoreV1().Pods("app").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Status.Phase == phase {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pod %s is %q, want %s", name, p.Status.Phase, phase)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := cs.CoreV1().Nodes().Delete(ctx, "ghost", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	f := informers.NewSharedInformerFactory(cs, 0)
 	level := slog.LevelWarn
@@ -71,7 +93,7 @@ func TestPodsOfDeletedNodes(t *testing.T) {
 		_, err := cs.CoreV1().Pods("app").Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(15 * time.Second)
 	for !(gone("on-doomed") && gone("on-ghost") && gone("old-1") && gone("old-2")) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not collected: doomed %v ghost %v old-1 %v old-2 %v", gone("on-doomed"), gone("on-ghost"), gone("old-1"), gone("old-2"))

@@ -338,9 +338,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		Fresh: func(ctx context.Context) (metav1.Object, error) {
 			return c.client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
 		},
-		Patch: func(ctx context.Context, pod string, data []byte) error {
+		Patch: func(ctx context.Context, pod string, data []byte) (metav1.Object, error) {
 			_, err := c.client.CoreV1().Pods(ns).Patch(ctx, pod, types.StrategicMergePatchType, data, metav1.PatchOptions{})
-			return err
+			return nil, err
 		}}
 	pods, err := controllerref.Claim(ctx, m, candidates)
 	if err != nil {

@@ -2,7 +2,6 @@ package statefulset
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/skiff-dev/skiff/internal/controller/controllerref"
 	"github.com/skiff-dev/skiff/internal/controller/history"
 )
 
@@ -524,42 +524,22 @@ func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, sel
 	if err != nil {
 		return nil, err
 	}
-	var out []*corev1.Pod
-	var fresh *appsv1.StatefulSet
-	for _, p := range all {
-		ref := metav1.GetControllerOfNoCopy(p)
-		matches := selector.Matches(labels.Set(p.Labels))
-		switch {
-		case ref != nil && ref.UID == set.UID:
-			if matches {
-				out = append(out, p)
-				continue
-			}
-			patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"$patch":"delete","uid":%q}],"uid":%q}}`, set.UID, p.UID)
-			if _, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return nil, err
-			}
-		case ref == nil && matches && p.DeletionTimestamp == nil && isMember(set, p):
-			if fresh == nil {
-				// Adopt only for a set that still exists as we know it.
-				if fresh, err = c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{}); err != nil {
-					return nil, err
-				}
-			}
-			if fresh.UID != set.UID || fresh.DeletionTimestamp != nil {
-				continue
-			}
-			ref, _ := json.Marshal(metav1.NewControllerRef(set, Kind))
-			patch := fmt.Sprintf(`{"metadata":{"ownerReferences":[%s],"uid":%q}}`, ref, p.UID)
-			adopted, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
-			if apierrors.IsNotFound(err) {
-				continue
-			}
+	m := &controllerref.Manager{Owner: set, OwnerKind: Kind, Selector: selector,
+		Adoptable: func(o metav1.Object) bool {
+			p, ok := o.(*corev1.Pod)
+			return ok && isMember(set, p)
+		},
+		Fresh: func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+		},
+		// The adopted pod, not the cached one, so that later writes in this sync do not
+		// conflict with the adoption.
+		Patch: func(ctx context.Context, name string, data []byte) (metav1.Object, error) {
+			p, err := c.client.CoreV1().Pods(set.Namespace).Patch(ctx, name, types.StrategicMergePatchType, data, metav1.PatchOptions{})
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, adopted)
-		}
-	}
-	return out, nil
+			return p, nil
+		}}
+	return controllerref.Claim(ctx, m, all)
 }

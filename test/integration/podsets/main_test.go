@@ -92,9 +92,9 @@ func run(m *testing.M) int {
 	factory.Start(ctx.Done())
 	go sts.Run(ctx, 5)
 	go ds.Run(ctx, 2)
-	nodes, err = fakenodes.Start(ctx, client, fakenodes.Options{Nodes: nodeNames, Ready: func(p *corev1.Pod) bool {
+	nodes, err = fakenodes.Start(ctx, client, fakenodes.Options{Nodes: nodeNames, Outcome: func(p *corev1.Pod) fakenodes.Outcome {
 		_, h := held.Load(p.Namespace + "/" + p.Name)
-		return !h
+		return fakenodes.Outcome{NotReady: h}
 	}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake nodes:", err)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/server"
 	"github.com/skiff-dev/skiff/internal/testserver"
-	"github.com/skiff-dev/skiff/test/fakekubelet"
+	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
 var (
@@ -82,7 +82,11 @@ func namespace(t *testing.T, ready func(*corev1.Pod) bool) (context.Context, str
 	t.Cleanup(func() {
 		_ = shared.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
 	})
-	if err := fakekubelet.Start(ctx, shared.Client, fakekubelet.Options{Node: "node-" + name, Namespace: name, Ready: ready}); err != nil {
+	var outcome func(*corev1.Pod) fakenodes.Outcome
+	if ready != nil {
+		outcome = func(p *corev1.Pod) fakenodes.Outcome { return fakenodes.Outcome{NotReady: !ready(p)} }
+	}
+	if _, err := fakenodes.Start(ctx, shared.Client, fakenodes.Options{Nodes: []string{"node-" + name}, Namespaces: []string{name}, Outcome: outcome}); err != nil {
 		t.Fatal(err)
 	}
 	return ctx, name
