@@ -42,6 +42,7 @@ type Nodes struct {
 	queue  workqueue.TypedRateLimitingInterface[string]
 	mu     sync.Mutex
 	next   int
+	ips    uint32 // pod addresses handed out
 }
 
 // Start registers the Nodes and serves their pods until ctx ends.
@@ -179,6 +180,17 @@ func (n *Nodes) handle(ctx context.Context, key string) error {
 		status = corev1.ConditionTrue
 	}
 	c.Status.Phase = corev1.PodRunning
+	if c.Status.PodIP == "" {
+		// Each pod gets an address of its own, as a node agent's IPAM would, so that
+		// endpoints controllers have something to list.
+		n.mu.Lock()
+		n.ips++
+		k := n.ips
+		n.mu.Unlock()
+		ip := fmt.Sprintf("10.%d.%d.%d", 244+k>>16, (k>>8)&0xff, k&0xff)
+		c.Status.PodIP, c.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		c.Status.HostIP = "192.0.2.1"
+	}
 	if c.Status.StartTime == nil {
 		c.Status.StartTime = &now
 	}
