@@ -199,6 +199,13 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addrMu.Lock()
 	s.addr = pc.LocalAddr().String()
 	s.addrMu.Unlock()
+	// Never forward to ourselves (a host whose resolv.conf names this very server).
+	for i := 0; i < len(s.upstreams); i++ {
+		if s.upstreams[i] == s.addr {
+			s.upstreams = append(s.upstreams[:i], s.upstreams[i+1:]...)
+			i--
+		}
+	}
 	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.DefaultMsgSize}
 	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
