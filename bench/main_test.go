@@ -63,7 +63,8 @@ func freePort(b testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startServer(b testing.TB) *server {
+// startServer runs `skiff server` without a node agent or cluster DNS (extra flags may turn it on).
+func startServer(b testing.TB, extra ...string) *server {
 	b.Helper()
 	dir, err := os.MkdirTemp("", "skb-")
 	if err != nil {
@@ -72,6 +73,10 @@ func startServer(b testing.TB) *server {
 	port := freePort(b)
 	cmd := exec.Command(skiffBin, "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
 		"--secure-port", fmt.Sprint(port), "--log-level", "warn", "--disable-agent")
+	if len(extra) == 0 {
+		cmd.Args = append(cmd.Args, "--disable-cluster-dns")
+	}
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -20,7 +20,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newServerCommand(), newKubectlCommand(), newImageCommand(), newKubeletCommand(),
-		newSchedulerCommand(), newControllerManagerCommand(), newProxyCommand())
+		newSchedulerCommand(), newControllerManagerCommand(), newProxyCommand(), newDNSCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)

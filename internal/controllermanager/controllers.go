@@ -12,6 +12,8 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
+	"github.com/skiff-dev/skiff/internal/controller/endpoints"
+	"github.com/skiff-dev/skiff/internal/controller/endpointslice"
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
@@ -41,6 +43,8 @@ var Controllers = []Descriptor{
 	{Name: "podgc", Workers: 1, New: newPodGC},
 	{Name: "resourcequota", Workers: 5, New: newResourceQuota},
 	{Name: "disruption", Workers: 1, New: newDisruption},
+	{Name: "endpoints", Workers: 5, New: newEndpoints},
+	{Name: "endpointslice", Workers: 5, New: newEndpointSlice},
 }
 
 func newReplicaSet(c *Context) (Runner, error) {
@@ -61,6 +65,24 @@ func newDeployment(c *Context) (Runner, error) {
 	return deployment.New(deployment.Config{Client: client,
 		Deployments: c.Informers.Apps().V1().Deployments(), ReplicaSets: c.Informers.Apps().V1().ReplicaSets(),
 		Pods: c.Informers.Core().V1().Pods(), Recorder: c.Recorder("deployment-controller"), Logger: c.Logger})
+}
+
+func newEndpoints(c *Context) (Runner, error) {
+	client, err := c.Client("endpoint-controller")
+	if err != nil {
+		return nil, err
+	}
+	return endpoints.New(endpoints.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("endpoint-controller"), Logger: c.Logger})
+}
+
+func newEndpointSlice(c *Context) (Runner, error) {
+	client, err := c.Client("endpointslice-controller")
+	if err != nil {
+		return nil, err
+	}
+	return endpointslice.New(endpointslice.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("endpoint-slice-controller"), Logger: c.Logger})
 }
 
 // newGarbageCollector follows every resource through metadata-only informers of a factory of its

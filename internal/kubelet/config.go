@@ -68,7 +68,12 @@ type Config struct {
 	// ResolvConf is the host's resolver file pods with dnsPolicy Default get (default: systemd's
 	// upstream file when present, else /etc/resolv.conf).
 	ResolvConf string
-	Logger     *slog.Logger
+	// ClusterDNS are the cluster DNS addresses (the kube-dns Service IP) that pods with
+	// dnsPolicy ClusterFirst resolve through; without them ClusterFirst falls back to Default.
+	ClusterDNS []net.IP
+	// ClusterDomain is the cluster's DNS domain (default cluster.local).
+	ClusterDomain string
+	Logger        *slog.Logger
 
 	// Runtime, Images and Network replace the real implementations (tests use fakes; the real
 	// ones are built from DataDir otherwise).
@@ -126,6 +131,9 @@ func (c *Config) defaults() error {
 	}
 	if err := c.GC.defaults(); err != nil {
 		return err
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
 	}
 	if c.ResyncInterval == 0 {
 		c.ResyncInterval = 10 * time.Second

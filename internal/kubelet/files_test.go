@@ -1,6 +1,7 @@
 package kubelet
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ func TestPodFiles(t *testing.T) {
 	two := "2"
 	for _, tc := range []struct {
 		name              string
+		clusterDNS        bool
 		spec              v1.PodSpec
 		hostsHas, hostsNo []string
 		resolv            string
@@ -31,6 +33,17 @@ func TestPodFiles(t *testing.T) {
 			hostsHas: []string{"10.0.0.7\th.svc.ns.svc.cluster.local\th\n", "# Entries added by HostAliases.\n192.0.2.9\ta\tb\n"},
 			hostsNo:  []string{"\tsub\n"},
 			resolv:   "search example.com\nnameserver 192.0.2.53\noptions ndots:2\n"},
+		{name: "cluster", clusterDNS: true, spec: v1.PodSpec{DNSPolicy: v1.DNSClusterFirst},
+			resolv: "search ns.svc.cluster.local svc.cluster.local cluster.local example.com\nnameserver 10.96.0.10\noptions ndots:5\n"},
+		{name: "cluster-dnsconfig", clusterDNS: true, spec: v1.PodSpec{DNSConfig: &v1.PodDNSConfig{Searches: []string{"svc.cluster.local", "x.y"},
+			Options: []v1.PodDNSConfigOption{{Name: "ndots", Value: &two}}}},
+			resolv: "search ns.svc.cluster.local svc.cluster.local cluster.local example.com x.y\nnameserver 10.96.0.10\noptions ndots:2\n"},
+		{name: "hostnet", clusterDNS: true, spec: v1.PodSpec{DNSPolicy: v1.DNSClusterFirst, HostNetwork: true},
+			resolv: "search example.com\nnameserver 192.0.2.53\noptions ndots:2\n"},
+		{name: "hostnet-cluster", clusterDNS: true, spec: v1.PodSpec{DNSPolicy: v1.DNSClusterFirstWithHostNet, HostNetwork: true},
+			resolv: "search ns.svc.cluster.local svc.cluster.local cluster.local example.com\nnameserver 10.96.0.10\noptions ndots:5\n"},
+		{name: "default", clusterDNS: true, spec: v1.PodSpec{DNSPolicy: v1.DNSDefault},
+			resolv: "search example.com\nnameserver 192.0.2.53\noptions ndots:2\n"},
 		{name: "none", spec: v1.PodSpec{DNSPolicy: v1.DNSNone, DNSConfig: &v1.PodDNSConfig{
 			Nameservers: []string{"198.51.100.1"}, Searches: []string{"a.b"},
 			Options: []v1.PodDNSConfigOption{{Name: "ndots", Value: &two}, {Name: "edns0"}}}},
@@ -39,6 +52,9 @@ func TestPodFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.k.cfg.ResolvConf = hostResolv
+			if tc.clusterDNS {
+				h.k.cfg.ClusterDNS = []net.IP{net.ParseIP("10.96.0.10")}
+			}
 			pod := &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: tc.name, Namespace: "ns", UID: types.UID("u-" + tc.name)}, Spec: tc.spec}
 			if err := h.k.writePodFiles(pod, "10.0.0.7"); err != nil {
 				t.Fatal(err)

@@ -447,7 +447,7 @@ func (k *Kubelet) hostsFile(pod *v1.Pod, podIP string) ([]byte, error) {
 	if podIP != "" {
 		host := podHostname(pod)
 		if pod.Spec.Subdomain != "" {
-			fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.cluster.local\t%s\n", podIP, host, pod.Spec.Subdomain, pod.Namespace, host)
+			fmt.Fprintf(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", podIP, host, pod.Spec.Subdomain, pod.Namespace, k.cfg.ClusterDomain, host)
 		} else {
 			fmt.Fprintf(&b, "%s\t%s\n", podIP, host)
 		}
@@ -461,11 +461,20 @@ func (k *Kubelet) hostsFile(pod *v1.Pod, podIP string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// resolvConf builds the pod's resolver file from the host's (dnsPolicy Default and, until the
-// cluster DNS lands, ClusterFirst) or from dnsConfig alone (None), merging dnsConfig in.
+// resolvConf builds the pod's resolver file per its dnsPolicy: ClusterFirst (and
+// ClusterFirstWithHostNet) name the cluster DNS and search the pod's namespace, its Services and
+// the cluster domain before the host's search list, with ndots:5; Default (and ClusterFirst on
+// the host network, or without a cluster DNS) copies the host's file; None starts empty. The
+// pod's dnsConfig is merged in last.
 func (k *Kubelet) resolvConf(pod *v1.Pod) ([]byte, error) {
 	var servers, searches, options []string
-	if pod.Spec.DNSPolicy != v1.DNSNone {
+	policy := pod.Spec.DNSPolicy
+	if policy == "" {
+		policy = v1.DNSClusterFirst
+	}
+	cluster := len(k.cfg.ClusterDNS) > 0 && (policy == v1.DNSClusterFirstWithHostNet ||
+		(policy == v1.DNSClusterFirst && !pod.Spec.HostNetwork))
+	if policy != v1.DNSNone {
 		path := k.cfg.ResolvConf
 		if path == "" {
 			path = "/etc/resolv.conf"
@@ -492,6 +501,15 @@ func (k *Kubelet) resolvConf(pod *v1.Pod) ([]byte, error) {
 			}
 		}
 	}
+	if cluster {
+		d := k.cfg.ClusterDomain
+		servers = servers[:0]
+		for _, ip := range k.cfg.ClusterDNS {
+			servers = append(servers, ip.String())
+		}
+		searches = append([]string{pod.Namespace + ".svc." + d, "svc." + d, d}, searches...)
+		options = []string{"ndots:5"}
+	}
 	if dc := pod.Spec.DNSConfig; dc != nil {
 		servers = append(servers, dc.Nameservers...)
 		searches = append(searches, dc.Searches...)
@@ -503,6 +521,29 @@ func (k *Kubelet) resolvConf(pod *v1.Pod) ([]byte, error) {
 			}
 		}
 	}
+	// A later option of the same name (the pod's dnsConfig) wins; searches appear once.
+	var names []string
+	vals := map[string]string{}
+	for _, o := range options {
+		name, _, _ := strings.Cut(o, ":")
+		if _, ok := vals[name]; !ok {
+			names = append(names, name)
+		}
+		vals[name] = o
+	}
+	options = options[:0]
+	for _, n := range names {
+		options = append(options, vals[n])
+	}
+	seen := map[string]bool{}
+	uniq := searches[:0:0]
+	for _, d := range searches {
+		if !seen[d] {
+			seen[d] = true
+			uniq = append(uniq, d)
+		}
+	}
+	searches = uniq
 	var b bytes.Buffer
 	if len(searches) > 0 {
 		fmt.Fprintf(&b, "search %s\n", strings.Join(searches, " "))

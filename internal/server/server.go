@@ -14,6 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/defaultchain"
@@ -24,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -73,6 +76,17 @@ type Config struct {
 	// OnControllersStarted is called once the controllers run (their caches synced).
 	OnControllersStarted func()
 
+	// DisableClusterDNS turns off the cluster DNS `skiff server` runs in-process.
+	DisableClusterDNS bool
+	// ClusterDNSListen is where the cluster DNS listens, UDP and TCP (default
+	// <advertise address>:53; tests use 127.0.0.1:0).
+	ClusterDNSListen string
+	// ClusterDomain is the cluster's DNS domain (default cluster.local).
+	ClusterDomain string
+	// DNSUpstreams are the resolvers the cluster DNS forwards other names to (default: the
+	// host's resolv.conf nameservers).
+	DNSUpstreams []string
+
 	// Listener, when set, replaces BindAddress:SecurePort (tests use port 0).
 	Listener net.Listener
 	// KubeletDial, when set, is how the API server connects to node agents for logs, exec,
@@ -94,6 +108,9 @@ type Running struct {
 	Etcd *clientv3.Client
 	// Agent is the in-process node agent, nil when disabled or when it could not start.
 	Agent *kubelet.Kubelet
+	// ClusterDNS is the in-process cluster DNS, nil when disabled; its Addr is where it
+	// listens once serving.
+	ClusterDNS *dns.Server
 }
 
 // Defaults fills unset fields.
@@ -118,6 +135,9 @@ func (c *Config) Defaults() {
 	}
 	if c.EventTTL == 0 {
 		c.EventTTL = time.Hour
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = dns.DefaultDomain
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -257,6 +277,50 @@ func Run(ctx context.Context, cfg Config) error {
 			runScheduler(compCtx, &cfg, bundle, url)
 		}()
 	}
+	var clusterDNS *dns.Server
+	dnsDone := make(chan struct{})
+	if cfg.DisableClusterDNS {
+		close(dnsDone)
+	} else if dnsIP, err := ClusterDNSIP(serviceRanges.cidr.String()); err != nil {
+		log.Error("cluster DNS not started", "err", err)
+		close(dnsDone)
+	} else {
+		if cfg.ClusterDNSListen == "" {
+			cfg.ClusterDNSListen = net.JoinHostPort(advertise.String(), "53")
+		}
+		if len(cfg.Agent.ClusterDNS) == 0 {
+			cfg.Agent.ClusterDNS = []net.IP{dnsIP}
+		}
+		if cfg.Agent.ClusterDomain == "" {
+			cfg.Agent.ClusterDomain = cfg.ClusterDomain
+		}
+		publish := func(addr string) {
+			kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ClusterDNSUser, Usage: pki.ClientAuth})
+			if err != nil {
+				log.Error("cluster DNS not published", "err", err)
+				return
+			}
+			client, err := kubernetes.NewForConfig(&rest.Config{Host: url, UserAgent: "skiff-dns",
+				TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
+			if err != nil {
+				log.Error("cluster DNS not published", "err", err)
+				return
+			}
+			go publishClusterDNS(compCtx, client, dnsIP, addr, advertise, log.Warn)
+		}
+		if clusterDNS, err = newClusterDNS(&cfg, bundle, url, publish); err != nil {
+			log.Error("cluster DNS not started", "err", err)
+			clusterDNS = nil
+			close(dnsDone)
+		} else {
+			go func() {
+				defer close(dnsDone)
+				if err := clusterDNS.Run(compCtx); err != nil && compCtx.Err() == nil {
+					log.Error("cluster DNS stopped", "err", err)
+				}
+			}()
+		}
+	}
 	var agent *kubelet.Kubelet
 	agentDone := make(chan struct{})
 	if cfg.DisableAgent {
@@ -283,11 +347,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}()
 	}
 	// The agent, the scheduler and the controllers stop before the API server they talk to.
-	stopComponents := func() { compCancel(); <-agentDone; <-schedDone; <-cmDone }
+	stopComponents := func() { compCancel(); <-agentDone; <-schedDone; <-cmDone; <-dnsDone }
 	defer func() { stopComponents(); cancel() }()
 	log.Info("skiff server ready", "url", url, "kubeconfig", kubeconfig, "startup", time.Since(start).Round(time.Millisecond))
 	if cfg.OnReady != nil {
-		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client(), Agent: agent})
+		cfg.OnReady(&Running{URL: url, AdminKubeconfig: kubeconfig, Etcd: store.Client(), Agent: agent, ClusterDNS: clusterDNS})
 	}
 	select {
 	case err := <-errc:

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/server"
 )
@@ -29,6 +30,9 @@ type Server struct {
 	Etcd *clientv3.Client
 	// Agent is the in-process node agent when the test enabled it.
 	Agent *kubelet.Kubelet
+	// ClusterDNS is the in-process cluster DNS when the test enabled it (its Addr is set once
+	// it serves).
+	ClusterDNS *dns.Server
 
 	cancel context.CancelFunc
 	done   chan error
@@ -86,11 +90,12 @@ func StartServer(o Options) (*Server, error) {
 	// No node agent unless a test asks (Mutate clears DisableAgent): it needs root and makes
 	// host state (bridges, cgroups) an API test has no use for. No scheduler and no controllers
 	// either (Mutate clears DisableScheduler or DisableControllerManager): API tests create
-	// pending pods, ReplicaSets and Deployments and expect them to stay as written.
+	// pending pods, ReplicaSets and Deployments and expect them to stay as written. No cluster
+	// DNS (Mutate clears DisableClusterDNS and sets ClusterDNSListen to a loopback port).
 	cfg := server.Config{
 		DataDir: dir, Listener: ln, BindAddress: "127.0.0.1", DisableAgent: true, DisableScheduler: true,
-		DisableControllerManager: true,
-		Logger:                   logger, OnReady: func(r *server.Running) { ready <- r },
+		DisableControllerManager: true, DisableClusterDNS: true,
+		Logger: logger, OnReady: func(r *server.Running) { ready <- r },
 	}
 	if o.Mutate != nil {
 		o.Mutate(&cfg)
@@ -98,7 +103,7 @@ func StartServer(o Options) (*Server, error) {
 	go func() { s.done <- server.Run(ctx, cfg) }()
 	select {
 	case r := <-ready:
-		s.URL, s.Kubeconfig, s.Etcd, s.Agent = r.URL, r.AdminKubeconfig, r.Etcd, r.Agent
+		s.URL, s.Kubeconfig, s.Etcd, s.Agent, s.ClusterDNS = r.URL, r.AdminKubeconfig, r.Etcd, r.Agent, r.ClusterDNS
 	case err := <-s.done:
 		cancel()
 		s.removeOwnDir()

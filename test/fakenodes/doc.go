@@ -5,7 +5,8 @@
 // Halt), binds the unbound pods it may place (pods pinned to one of its nodes by required node
 // affinity on `metadata.name`, as DaemonSet pods are, and otherwise round robin) through
 // pods/binding, reports bound pods Running and Ready, Running and not ready, Succeeded or Failed
-// through pods/status as the test's Outcome says, and finishes graceful deletions.
+// through pods/status as the test's Outcome says, each with a pod IP of its own (from
+// 10.244.0.0/14), and finishes graceful deletions.
 //
 // It is test-only: it runs no containers, checks no resources, and must never be imported by
 // skiff itself.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -345,6 +346,9 @@ func (n *Nodes) updateStatus(ctx context.Context, p *corev1.Pod) error {
 	return err
 }
 
+// podIPs counts the pod addresses handed out in this process.
+var podIPs atomic.Uint32
+
 // started fills what every pod a node has started carries: start time, addresses, the
 // scheduled and initialized conditions, and the given readiness.
 func started(p *corev1.Pod, phase corev1.PodPhase, ready bool, reason string) (*corev1.Pod, metav1.Time) {
@@ -360,7 +364,11 @@ func started(p *corev1.Pod, phase corev1.PodPhase, ready bool, reason string) (*
 	}
 	c.Status.HostIP = "192.0.2.1"
 	if c.Status.PodIP == "" {
-		c.Status.PodIP = fmt.Sprintf("198.51.100.%d", len(c.Name)%250+1)
+		// Each pod gets an address of its own, as a node agent's IPAM would, so that
+		// endpoints controllers and DNS have something distinct to list.
+		k := podIPs.Add(1)
+		ip := fmt.Sprintf("10.%d.%d.%d", 244+k>>16, (k>>8)&0xff, k&0xff)
+		c.Status.PodIP, c.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
 	}
 	c.Status.Conditions = []corev1.PodCondition{
 		{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
