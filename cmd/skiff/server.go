@@ -73,7 +73,10 @@ func newServerCommand() *cobra.Command {
 	f.StringToIntVar(&cfg.ControllerWorkers, "concurrent-syncs", nil, "workers per controller, e.g. replicaset=10,deployment=5")
 	reg.add(f)
 	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "the in-process node agent's node name (default: the hostname)")
-	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "10.244.0.0/24", "the in-process node agent's pod CIDR")
+	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "", "the in-process node agent's pod CIDR (default: allocated from --cluster-cidr, or 10.244.0.0/24 without node IPAM)")
+	f.StringVar(&cfg.Agent.Overlay, "overlay", "auto", "the in-process node agent's VXLAN overlay: auto (on when the node IP is on a network interface), vxlan, none")
+	f.IntVar(&cfg.Agent.VXLANPort, "vxlan-port", 8472, "UDP port of the VXLAN overlay")
+	nodeIPAMFlags(f, &cfg.NodeIPAM)
 	f.StringVar(&cfg.Agent.CgroupRoot, "cgroup-root", "", "cgroup below which the node agent puts pods (default: /skiff-<node name>)")
 	f.StringVar(&cfg.Agent.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests the in-process node agent runs as static pods")
 	return cmd
