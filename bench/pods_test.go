@@ -20,6 +20,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
+	"github.com/skiff-dev/skiff/internal/network/overlay"
 	"github.com/skiff-dev/skiff/internal/runtime/image"
 	"github.com/skiff-dev/skiff/internal/runtime/runtimetest"
 	skiffserver "github.com/skiff-dev/skiff/internal/server"
@@ -38,10 +39,27 @@ type podNode struct {
 }
 
 // startPodNode runs the server and agent in this process (so -cpuprofile sees the agent), with the
-// busybox test image imported into the agent's store.
-func startPodNode(b *testing.B) *podNode {
+// busybox test image imported into the agent's store. The agent's node IP is loopback and it runs
+// no overlay.
+func startPodNode(b *testing.B) *podNode { return startPodNodeWith(b, false) }
+
+// overlayPeers is how many other (fake) nodes the overlay variant programs routes to.
+const overlayPeers = 10
+
+// startPodNodeWith runs the node as startPodNode does or, with withOverlay, on a LAN host of its
+// own (node IP on eth0) with the VXLAN overlay on (bridge and veth MTU 1450) and overlayPeers fake
+// peer Nodes, each with a pod CIDR and overlay annotations, so that the overlay has routes,
+// neighbour and FDB entries to keep while pods start.
+func startPodNodeWith(b *testing.B, withOverlay bool) *podNode {
 	b.Helper()
-	ns := nettest.NewNamespace(b, "node")
+	var ns *nettest.Namespace
+	nodeIP, mode := net.ParseIP("127.0.0.1"), kubelet.OverlayNone
+	if withOverlay {
+		h := nettest.NewLAN(b, 1).Hosts[0]
+		ns, nodeIP, mode = h.Namespace, h.IP.AsSlice(), kubelet.OverlayVXLAN
+	} else {
+		ns = nettest.NewNamespace(b, "node")
+	}
 	set := testimages.Ensure(b)
 	suffix := randHex()
 	n := &podNode{node: "bench-" + suffix, cgroot: "/skiff-bench-" + suffix, image: set.Ref(testimages.Busybox)}
@@ -64,13 +82,23 @@ func startPodNode(b *testing.B) *podNode {
 	}
 	s := testserver.Start(b, testserver.Options{Mutate: func(cfg *skiffserver.Config) {
 		cfg.DisableAgent = false
-		cfg.Agent = kubelet.Config{NodeName: n.node, NodeIP: net.ParseIP("127.0.0.1"), DataDir: dir,
+		cfg.Agent = kubelet.Config{NodeName: n.node, NodeIP: nodeIP, DataDir: dir, Overlay: mode,
 			CgroupRoot: n.cgroot, PodCIDR: "198.19.0.0/23", NetNS: ns.Path, APIListener: apiLn}
 	}})
 	if s.Agent == nil {
 		b.Fatal("the server did not start its node agent")
 	}
 	n.client = s.Client
+	if withOverlay {
+		for i := range overlayPeers {
+			peer := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("peer%d-%s", i, suffix), Annotations: map[string]string{
+				overlay.AnnotationMAC: overlay.DeviceMAC(fmt.Sprintf("peer%d", i)).String(), overlay.AnnotationPublicIP: fmt.Sprintf("198.18.0.%d", 10+i)}},
+				Spec: v1.NodeSpec{PodCIDR: fmt.Sprintf("198.19.%d.0/24", 10+i), PodCIDRs: []string{fmt.Sprintf("198.19.%d.0/24", 10+i)}}}
+			if _, err := n.client.CoreV1().Nodes().Create(context.Background(), peer, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	// Pods go before the server does, so that the agent tears them down.
 	b.Cleanup(func() { n.deleteAll(b) })
 	deadline := time.Now().Add(60 * time.Second)
@@ -253,7 +281,22 @@ func BenchmarkPodStart(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	n := startPodNode(b)
+	podStart(b, startPodNode(b), "")
+}
+
+// BenchmarkPodStartOverlay is BenchmarkPodStart with pod networking as on a node of a cluster: the
+// node on a LAN host, the VXLAN overlay on with overlayPeers peers (see startPodNodeWith). Its
+// difference to BenchmarkPodStart in one run is what the overlay adds to a pod's start.
+//
+// Run: go test -run '^$' -bench 'PodStart(Overlay)?$' -benchtime 1x ./bench (as root).
+func BenchmarkPodStartOverlay(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	podStart(b, startPodNodeWith(b, true), " (overlay on)")
+}
+
+func podStart(b *testing.B, n *podNode, label string) {
 	fl := newFloor(b, "/skiff-bench-floor-"+randHex())
 	pw := n.watch(b)
 	ctx := context.Background()
@@ -301,8 +344,8 @@ func BenchmarkPodStart(b *testing.B) {
 	b.ReportMetric(ms(floors.pct(0.5)), "floor-p50-ms")
 	b.ReportMetric(ratio, "pod/floor")
 	b.ReportMetric(ms(teardown.pct(0.5)), "teardown-p50-ms")
-	fmt.Fprintf(os.Stderr, "pod start over %d pods: Running p50 %.1f ms p99 %.1f ms; Ready p50 %.1f ms p99 %.1f ms; floor p50 %.1f ms p99 %.1f ms; ratio %.2f; delete (grace 0) to containers gone p50 %.0f ms; load %s\n",
-		iterations, ms(running.pct(0.5)), ms(running.pct(0.99)), ms(ready.pct(0.5)), ms(ready.pct(0.99)),
+	fmt.Fprintf(os.Stderr, "pod start%s over %d pods: Running p50 %.1f ms p99 %.1f ms; Ready p50 %.1f ms p99 %.1f ms; floor p50 %.1f ms p99 %.1f ms; ratio %.2f; delete (grace 0) to containers gone p50 %.0f ms; load %s\n",
+		label, iterations, ms(running.pct(0.5)), ms(running.pct(0.99)), ms(ready.pct(0.5)), ms(ready.pct(0.99)),
 		ms(floors.pct(0.5)), ms(floors.pct(0.99)), ratio, ms(teardown.pct(0.5)), loadavg())
 }
 

@@ -50,7 +50,7 @@ func TestOverlay(t *testing.T) {
 	run := func(n *testcluster.Node) *v1.Pod {
 		name := "web-" + n.Name
 		c.CreatePod(t, ns, n, &v1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: v1.PodSpec{Containers: []v1.Container{c.Testserver("app")}, TerminationGracePeriodSeconds: new(int64)}})
+			Spec: v1.PodSpec{Containers: []v1.Container{c.Testserver("app")}}})
 		p := c.WaitRunning(t, ns, name)
 		if ip, err := netip.ParseAddr(p.Status.PodIP); err != nil || !n.PodCIDR.Contains(ip) {
 			t.Errorf("pod on %s has IP %q, want one in its pod CIDR %s", n.Name, p.Status.PodIP, n.PodCIDR)
