@@ -20,6 +20,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
+	"github.com/skiff-dev/skiff/internal/network/overlay"
 	"github.com/skiff-dev/skiff/internal/runtime/image"
 	"github.com/skiff-dev/skiff/internal/runtime/runtimetest"
 	skiffserver "github.com/skiff-dev/skiff/internal/server"
@@ -38,10 +39,27 @@ type podNode struct {
 }
 
 // startPodNode runs the server and agent in this process (so -cpuprofile sees the agent), with the
-// busybox test image imported into the agent's store.
-func startPodNode(b *testing.B) *podNode {
+// busybox test image imported into the agent's store. The agent's node IP is loopback and it runs
+// no overlay.
+func startPodNode(b *testing.B) *podNode { return startPodNodeWith(b, false) }
+
+// overlayPeers is how many other (fake) nodes the overlay variant programs routes to.
+const overlayPeers = 10
+
+// startPodNodeWith runs the node as startPodNode does or, with withOverlay, on a LAN host of its
+// own (node IP on eth0) with the VXLAN overlay on (bridge and veth MTU 1450) and overlayPeers fake
+// peer Nodes, each with a pod CIDR and overlay annotations, so that the overlay has routes,
+// neighbour and FDB entries to keep while pods start.
+func startPodNodeWith(b *testing.B, withOverlay bool) *podNode {
 	b.Helper()
-	ns := nettest.NewNamespace(b, "node")
+	var ns *nettest.Namespace
+	nodeIP, mode := net.ParseIP("127.0.0.1"), kubelet.OverlayNone
+	if withOverlay {
+		h := nettest.NewLAN(b, 1).Hosts[0]
+		ns, nodeIP, mode = h.Namespace, h.IP.AsSlice(), kubelet.OverlayVXLAN
+	} else {
+		ns = nettest.NewNamespace(b, "node")
+	}
 	set := testimages.Ensure(b)
 	suffix := randHex()
 	n := &podNode{node: "bench-" + suffix, cgroot: "/skiff-bench-" + suffix, image: set.Ref(testimages.Busybox)}
@@ -64,13 +82,23 @@ func startPodNode(b *testing.B) *podNode {
 	}
 	s := testserver.Start(b, testserver.Options{Mutate: func(cfg *skiffserver.Config) {
 		cfg.DisableAgent = false
-		cfg.Agent = kubelet.Config{NodeName: n.node, NodeIP: net.ParseIP("127.0.0.1"), DataDir: dir,
+		cfg.Agent = kubelet.Config{NodeName: n.node, NodeIP: nodeIP, DataDir: dir, Overlay: mode,
 			CgroupRoot: n.cgroot, PodCIDR: "198.19.0.0/23", NetNS: ns.Path, APIListener: apiLn}
 	}})
 	if s.Agent == nil {
 		b.Fatal("the server did not start its node agent")
 	}
 	n.client = s.Client
+	if withOverlay {
+		for i := range overlayPeers {
+			peer := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("peer%d-%s", i, suffix), Annotations: map[string]string{
+				overlay.AnnotationMAC: overlay.DeviceMAC(fmt.Sprintf("peer%d", i)).String(), overlay.AnnotationPublicIP: fmt.Sprintf("198.18.0.%d", 10+i)}},
+				Spec: v1.NodeSpec{PodCIDR: fmt.Sprintf("198.19.%d.0/24", 10+i), PodCIDRs: []string{fmt.Sprintf("198.19.%d.0/24", 10+i)}}}
+			if _, err := n.client.CoreV1().Nodes().Create(context.Background(), peer, metav1.CreateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	// Pods go before the server does, so that the agent tears them down.
 	b.Cleanup(func() { n.deleteAll(b) })
 	deadline := time.Now().Add(60 * time.Second)
@@ -253,7 +281,88 @@ func BenchmarkPodStart(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	n := startPodNode(b)
+	podStart(b, startPodNode(b))
+}
+
+// BenchmarkPodStartOverlay measures what pod networking as on a node of a cluster adds to a pod's
+// start: two nodes in this process, one as BenchmarkPodStart's (loopback node IP, no overlay) and
+// one on a LAN host with the VXLAN overlay on and overlayPeers peers (see startPodNodeWith), start
+// one pod each in turn (the order alternating), 30 rounds after one untimed round. Pairing the
+// starts keeps the comparison fair on a machine whose load drifts.
+//
+// Run: go test -run '^$' -bench PodStartOverlay -benchtime 1x ./bench (as root).
+func BenchmarkPodStartOverlay(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	off, on := startPodNodeWith(b, false), startPodNodeWith(b, true)
+	offW, onW := off.watch(b), on.watch(b)
+	const iterations = 30
+	var offRun, onRun, diffs latencies
+	var diffSum time.Duration
+	for i := -1; i < iterations; i++ {
+		order := []bool{false, true}
+		if i%2 != 0 {
+			order = []bool{true, false}
+		}
+		var got [2]time.Duration
+		for _, withOverlay := range order {
+			n, w := off, offW
+			if withOverlay {
+				n, w = on, onW
+			}
+			running, _ := n.startOne(b, w, fmt.Sprintf("pair%d", i+1))
+			if withOverlay {
+				got[1] = running
+			} else {
+				got[0] = running
+			}
+		}
+		if i >= 0 {
+			offRun, onRun = append(offRun, got[0]), append(onRun, got[1])
+			diffs = append(diffs, got[1]-got[0]+time.Hour) // shifted: pct sorts durations, negatives included
+			diffSum += got[1] - got[0]
+		}
+	}
+	medianDiff := diffs.pct(0.5) - time.Hour
+	b.ReportMetric(ms(offRun.pct(0.5)), "off-running-p50-ms")
+	b.ReportMetric(ms(onRun.pct(0.5)), "on-running-p50-ms")
+	b.ReportMetric(ms(offRun.pct(0.99)), "off-running-p99-ms")
+	b.ReportMetric(ms(onRun.pct(0.99)), "on-running-p99-ms")
+	b.ReportMetric(ms(medianDiff), "paired-diff-p50-ms")
+	fmt.Fprintf(os.Stderr, "pod start, %d pairs: overlay off Running p50 %.1f ms p99 %.1f ms; overlay on p50 %.1f ms p99 %.1f ms; on - off: p50 of paired differences %+.1f ms, mean %+.1f ms; load %s\n",
+		iterations, ms(offRun.pct(0.5)), ms(offRun.pct(0.99)), ms(onRun.pct(0.5)), ms(onRun.pct(0.99)),
+		ms(medianDiff), ms(diffSum)/iterations, loadavg())
+}
+
+// startOne creates a pod, waits for a watcher to see it Running and Ready, then deletes it and
+// waits until the node is idle again; it returns the times from Create to Running and to Ready.
+func (n *podNode) startOne(b *testing.B, pw *podWatcher, name string) (running, ready time.Duration) {
+	ctx := context.Background()
+	zero := int64(0)
+	if _, err := n.client.CoreV1().Pods("default").Create(ctx, n.pod(name), metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	created := time.Now()
+	if !pw.waitFor(30*time.Second, func(run, rdy map[string]time.Time) bool {
+		_, a := run[name]
+		_, c := rdy[name]
+		return a && c
+	}) {
+		b.Fatalf("pod %s not Running and Ready within 30 s", name)
+	}
+	pw.mu.Lock()
+	running, ready = pw.running[name].Sub(created), pw.ready[name].Sub(created)
+	pw.mu.Unlock()
+	if err := n.client.CoreV1().Pods("default").Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		b.Fatal(err)
+	}
+	n.waitNoPods(b, 30*time.Second)
+	n.waitIdle(b, 30*time.Second)
+	return running, ready
+}
+
+func podStart(b *testing.B, n *podNode) {
 	fl := newFloor(b, "/skiff-bench-floor-"+randHex())
 	pw := n.watch(b)
 	ctx := context.Background()

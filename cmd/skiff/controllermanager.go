@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiff-dev/skiff/internal/controllermanager"
@@ -62,8 +63,16 @@ func newControllerManagerCommand() *cobra.Command {
 	f.DurationVar(&cfg.LeaderElection.LeaseDuration, "leader-elect-lease-duration", 0, "how long a Lease holds without renewal (default 15s)")
 	f.DurationVar(&cfg.LeaderElection.RenewDeadline, "leader-elect-renew-deadline", 0, "how long the leader retries renewing before giving up (default 10s)")
 	f.DurationVar(&cfg.LeaderElection.RetryPeriod, "leader-elect-retry-period", 0, "how often to try to acquire or renew (default 2s)")
+	nodeIPAMFlags(f, &cfg.NodeIPAM)
 	f.Float32Var(&qps, "kube-api-qps", 500, "client requests per second to the API server")
 	f.IntVar(&burst, "kube-api-burst", 1000, "client request burst to the API server")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// nodeIPAMFlags are the node IPAM controller's flags, shared by `server` and `controller-manager`.
+func nodeIPAMFlags(f *pflag.FlagSet, c *controllermanager.NodeIPAM) {
+	f.BoolVar(&c.AllocateNodeCIDRs, "allocate-node-cidrs", true, "give every Node a pod CIDR from --cluster-cidr (the nodeipam controller)")
+	f.StringVar(&c.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "the pod network's range, from which Nodes' pod CIDRs are cut")
+	f.IntVar(&c.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each Node's pod CIDR")
 }

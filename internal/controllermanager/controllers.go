@@ -17,6 +17,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
+	"github.com/skiff-dev/skiff/internal/controller/nodeipam"
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/controller/podgc"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
@@ -40,6 +41,7 @@ var Controllers = []Descriptor{
 	{Name: "namespace", Workers: 10, New: newNamespace},
 	{Name: "serviceaccount", Workers: 1, New: newServiceAccount},
 	{Name: "nodelifecycle", Workers: 1, New: newNodeLifecycle},
+	{Name: "nodeipam", Workers: 1, New: newNodeIPAM},
 	{Name: "podgc", Workers: 1, New: newPodGC},
 	{Name: "resourcequota", Workers: 5, New: newResourceQuota},
 	{Name: "disruption", Workers: 1, New: newDisruption},
@@ -170,6 +172,21 @@ func newNodeLifecycle(c *Context) (Runner, error) {
 	}
 	return nodelifecycle.New(nodelifecycle.Config{Client: client, Informers: c.Informers,
 		Recorder: c.Recorder("node-controller"), Logger: c.Logger})
+}
+
+// newNodeIPAM is off unless NodeIPAM.AllocateNodeCIDRs: node agents then keep the pod CIDR
+// they were started with.
+func newNodeIPAM(c *Context) (Runner, error) {
+	if !c.NodeIPAM.AllocateNodeCIDRs {
+		return nil, ErrDisabled
+	}
+	client, err := c.Client("node-ipam-controller")
+	if err != nil {
+		return nil, err
+	}
+	return nodeipam.New(nodeipam.Config{Client: client, Informers: c.Informers,
+		ClusterCIDR: c.NodeIPAM.ClusterCIDR, NodeCIDRMaskSize: c.NodeIPAM.NodeCIDRMaskSize,
+		Recorder: c.Recorder("node-ipam-controller"), Logger: c.Logger})
 }
 
 func newPodGC(c *Context) (Runner, error) {

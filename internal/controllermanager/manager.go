@@ -41,10 +41,16 @@ type Descriptor struct {
 	New               func(*Context) (Runner, error)
 }
 
+// ErrDisabled, returned by a Descriptor's New, says the controller is switched off by its own
+// settings (e.g. node IPAM without --allocate-node-cidrs); the manager skips it quietly.
+var ErrDisabled = errors.New("disabled by its settings")
+
 // Context is what a controller is built from.
 type Context struct {
 	Informers informers.SharedInformerFactory
 	Logger    *slog.Logger
+	// NodeIPAM configures the node IPAM controller.
+	NodeIPAM NodeIPAM
 
 	restConfig  *rest.Config
 	broadcaster record.EventBroadcaster
@@ -82,8 +88,21 @@ func (c *Context) Recorder(component string) record.EventRecorder {
 // kube-system/kube-controller-manager).
 type LeaderElection = leaderlease.Config
 
+// NodeIPAM is what the node IPAM controller is told (upstream's --allocate-node-cidrs,
+// --cluster-cidr and --node-cidr-mask-size).
+type NodeIPAM struct {
+	// AllocateNodeCIDRs turns the controller on.
+	AllocateNodeCIDRs bool
+	// ClusterCIDR is the pod range (default 10.244.0.0/16).
+	ClusterCIDR string
+	// NodeCIDRMaskSize is each Node's share (default 24).
+	NodeCIDRMaskSize int
+}
+
 // Config is what the manager is told.
 type Config struct {
+	// NodeIPAM configures pod CIDR allocation to Nodes.
+	NodeIPAM NodeIPAM
 	// RESTConfig reaches the API server with the controller manager's identity.
 	RESTConfig *rest.Config
 	// Controllers selects controllers as upstream's --controllers: "*" (all on by default),
@@ -203,7 +222,7 @@ func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
-	cc := &Context{Informers: factory, Logger: cfg.Logger, restConfig: cfg.RESTConfig, broadcaster: broadcaster}
+	cc := &Context{Informers: factory, Logger: cfg.Logger, NodeIPAM: cfg.NodeIPAM, restConfig: cfg.RESTConfig, broadcaster: broadcaster}
 	type started struct {
 		name    string
 		r       Runner
@@ -212,6 +231,10 @@ func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface
 	var runners []started
 	for _, d := range selected {
 		r, err := d.New(cc)
+		if errors.Is(err, ErrDisabled) {
+			log.Info("controller not started", "controller", d.Name, "reason", err)
+			continue
+		}
 		if err != nil {
 			log.Error("controller not started", "controller", d.Name, "err", err)
 			continue

@@ -28,8 +28,14 @@ type Config struct {
 	// CgroupRoot is the cgroup every pod's cgroup lives below (relative to the cgroup mounts);
 	// default "/skiff-<node name>".
 	CgroupRoot string
-	// PodCIDR is the node's pod range; default 10.244.0.0/24.
+	// PodCIDR is the node's pod range. Empty: the agent adopts the Node's spec.podCIDR, which the
+	// node IPAM controller allocates; API pods wait (and the node is NotReady) until it is there.
 	PodCIDR string
+	// Overlay is OverlayAuto (default), OverlayVXLAN or OverlayNone: whether the node's pod
+	// network joins the other nodes' over VXLAN.
+	Overlay string
+	// VXLANPort is the overlay's UDP port (default 8472).
+	VXLANPort int
 	// BridgeName defaults to network.BridgeName(NodeName).
 	BridgeName string
 	// NetNS is the node's network namespace path; empty means the process's own. Tests run
@@ -110,8 +116,8 @@ func (c *Config) defaults() error {
 	if !strings.HasPrefix(c.CgroupRoot, "/") {
 		return fmt.Errorf("kubelet: cgroup root %q must be absolute", c.CgroupRoot)
 	}
-	if c.PodCIDR == "" {
-		c.PodCIDR = "10.244.0.0/24"
+	if c.Overlay == "" {
+		c.Overlay = OverlayAuto
 	}
 	if c.BridgeName == "" {
 		c.BridgeName = network.BridgeName(c.NodeName)

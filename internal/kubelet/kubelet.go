@@ -69,6 +69,7 @@ type Kubelet struct {
 	rt      runtime.Runtime
 	images  Images
 	net     Network
+	podNet  *podNetwork // the real pod network, nil when Config.Network replaced it
 	volumes *volume.Manager
 	prober  *prober.Manager
 	sources *apiSources
@@ -143,14 +144,13 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 	}
 	k.net = cfg.Network
 	if k.net == nil {
-		n, err := network.New(network.Config{BridgeName: cfg.BridgeName, PodCIDR: cfg.PodCIDR,
-			StateDir: filepath.Join(cfg.DataDir, "network"), NetNS: cfg.NetNS})
+		p, err := newPodNetwork(cfg)
 		if err != nil {
 			k.close()
 			return nil, err
 		}
-		k.net = n
-		k.closers = append(k.closers, n.Close)
+		k.podNet, k.net = p, p
+		k.closers = append(k.closers, p.Close)
 	}
 	k.sources = newAPISources(client, cfg.Clock)
 	vm, err := volume.New(volume.Config{DataDir: cfg.DataDir, Sources: k.sources, Logger: cfg.Logger})
@@ -170,9 +170,14 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	k.node = cfg.Node
 	if k.node == nil {
+		var checks []nodestatus.ReadinessCheck
+		if k.podNet != nil {
+			checks = append(checks, k.podNet.ready)
+		}
 		agent, err := nodestatus.New(client, nodestatus.Config{
 			NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, DataDir: cfg.DataDir,
 			KubeletPort: int(k.cfg.KubeletPort), Recorder: k.recorder, Logger: cfg.Logger,
+			ReadinessChecks: checks,
 		})
 		if err != nil {
 			k.close()
@@ -242,7 +247,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	k.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: k.client.CoreV1().Events("")})
 	defer k.broadcaster.Shutdown()
 	defer k.prober.Stop()
-	if err := k.net.Setup(); err != nil {
+	if k.podNet != nil && k.cfg.PodCIDR != "" {
+		// A configured pod CIDR is used at once: static pods get addresses before, and
+		// without, the API server.
+		if err := k.podNet.start(k.cfg.PodCIDR); err != nil {
+			return fmt.Errorf("pod network: %w", err)
+		}
+	} else if err := k.net.Setup(); err != nil {
 		return fmt.Errorf("pod network: %w", err)
 	}
 	if k.cfg.ServiceCIDR != "" {
@@ -289,6 +300,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
+	// API pods wait for the pod network: without a pod CIDR they could not get an address.
+	if err := k.followNodes(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
 
 	inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(o any) { k.apiPodChanged(o.(*v1.Pod)) },
@@ -316,7 +334,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), k.synced) {
 		return nil
 	}
-	k.log.Info("node agent running", "cgroupRoot", k.cfg.CgroupRoot, "podCIDR", k.cfg.PodCIDR, "bridge", k.cfg.BridgeName)
+	podCIDR := k.cfg.PodCIDR
+	if k.podNet != nil {
+		if n := k.podNet.get(); n != nil {
+			podCIDR = n.PodCIDR().String()
+		}
+	}
+	k.log.Info("node agent running", "cgroupRoot", k.cfg.CgroupRoot, "podCIDR", podCIDR, "bridge", k.cfg.BridgeName)
 	go k.probeLoop(ctx)
 	go k.rotateLogs(ctx)
 	apiDone := make(chan struct{})

@@ -14,6 +14,9 @@ import (
 	"github.com/skiff-dev/skiff/internal/pki"
 )
 
+// DefaultAgentPodCIDR is the in-process agent's pod CIDR when no node IPAM controller runs.
+const DefaultAgentPodCIDR = "10.244.0.0/24"
+
 // NodeGroup is the group every node agent's identity belongs to.
 const NodeGroup = "system:nodes"
 
@@ -34,6 +37,10 @@ func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*k
 	}
 	if ac.DataDir == "" {
 		ac.DataDir = filepath.Join(cfg.DataDir, "agent")
+	}
+	if ac.PodCIDR == "" && !allocatesPodCIDRs(cfg) {
+		// Nobody would give the Node a pod CIDR: the agent would wait for ever.
+		ac.PodCIDR = DefaultAgentPodCIDR
 	}
 	if ac.Logger == nil {
 		ac.Logger = cfg.Logger

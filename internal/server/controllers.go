@@ -25,7 +25,7 @@ func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, 
 		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
 	for {
 		err := controllermanager.Run(ctx, controllermanager.Config{
-			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers,
+			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers, NodeIPAM: cfg.NodeIPAM,
 			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted,
 		})
 		if ctx.Err() != nil {
@@ -40,4 +40,21 @@ func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, 
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// allocatesPodCIDRs says whether this server's controllers give Nodes their pod CIDRs.
+func allocatesPodCIDRs(cfg *Config) bool {
+	if cfg.DisableControllerManager || !cfg.NodeIPAM.AllocateNodeCIDRs {
+		return false
+	}
+	enabled, err := controllermanager.Enabled(cfg.Controllers)
+	if err != nil {
+		return false
+	}
+	for _, d := range enabled {
+		if d.Name == "nodeipam" {
+			return true
+		}
+	}
+	return false
 }

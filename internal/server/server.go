@@ -73,6 +73,9 @@ type Config struct {
 	Controllers []string
 	// ControllerWorkers overrides the worker count per controller.
 	ControllerWorkers map[string]int
+	// NodeIPAM configures pod CIDR allocation to Nodes (`skiff server` turns it on by default,
+	// as kubeadm setups do).
+	NodeIPAM controllermanager.NodeIPAM
 	// OnControllersStarted is called once the controllers run (their caches synced).
 	OnControllersStarted func()
 

@@ -14,5 +14,10 @@
 // API server reaches each node agent's API through a dialer that enters that node's namespace
 // (server.Config.KubeletDial). No link, address or route is added to the root namespace.
 //
+// The nodes' pod networks are joined by the VXLAN overlay (package overlay); with
+// Options.AllocatePodCIDRs the nodes start without a pod CIDR and adopt what the node IPAM
+// controller gives them. While a cluster runs, the nftables guard of package netguard drops any
+// packet to the cluster, service or LAN ranges that would leave through the machine's uplink.
+//
 // It is for tests only and must never be imported by production code.
 package testcluster

@@ -97,10 +97,13 @@ func (c *Cluster) newNode(t *testing.T, h *nettest.Host, name string, o Options)
 	}
 	n.args = []string{"kubelet", "--kubeconfig", kubeconfig, "--node-name", name,
 		"--node-ip", h.IP.String(), "--data-dir", dir, "--cgroup-root", n.CgroupRoot,
-		"--pod-cidr", h.PodCIDR.String(), "--bridge-name", n.Bridge, "--cluster-cidr", nettest.ClusterCIDR.String(),
+		"--bridge-name", n.Bridge, "--cluster-cidr", nettest.ClusterCIDR.String(),
 		"--tls-cert-file", filepath.Join(pkiDir, "kubelet.crt"),
 		"--tls-private-key-file", filepath.Join(pkiDir, "kubelet.key"),
 		"--client-ca-file", filepath.Join(pkiDir, "ca.crt"), "--log-level", "debug"}
+	if !o.AllocatePodCIDRs {
+		n.args = append(n.args, "--pod-cidr", h.PodCIDR.String())
+	}
 	if o.NodeArgs != nil {
 		n.args = append(n.args, o.NodeArgs(n)...)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,11 +20,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/server"
 	"github.com/skiff-dev/skiff/internal/testserver"
 	"github.com/skiff-dev/skiff/test/images/testimages"
+	"github.com/skiff-dev/skiff/test/netguard"
 )
 
 // Options shape a cluster.
@@ -41,6 +44,11 @@ type Options struct {
 	Loopback []string
 	// NodeArgs adds `skiff kubelet` flags for a node (registry mirrors, ...).
 	NodeArgs func(n *Node) []string
+	// AllocatePodCIDRs starts the nodes without --pod-cidr and runs the node IPAM controller
+	// (cluster CIDR nettest.ClusterCIDR) in the API server, so each node adopts the pod CIDR it
+	// is given; Node.PodCIDR is then what the Node got. The server runs only that controller
+	// unless Server selects others.
+	AllocatePodCIDRs bool
 }
 
 // Cluster is a running cluster.
@@ -57,6 +65,8 @@ type Cluster struct {
 	ca     *pki.CA
 	apiURL string
 	home   string // kubectl's $HOME: its caches stay out of the user's
+	opts   Options
+	suffix string // of the node names
 }
 
 func randHex(n int) string {
@@ -80,13 +90,21 @@ func Start(t *testing.T, o Options) *Cluster {
 	if err != nil {
 		t.Fatalf("testcluster: building skiff: %v", err)
 	}
-	c := &Cluster{Binary: bin, Images: testimages.Ensure(t)}
+	// No packet bound for the cluster, service or LAN ranges leaves the machine while it runs.
+	netguard.Ensure(t)
+	c := &Cluster{Binary: bin, Images: testimages.Ensure(t), opts: o}
 	// Cleanups run last-registered first: the LAN goes after every process in it.
 	c.LAN = nettest.NewLAN(t, o.Nodes)
 	c.home = t.TempDir()
 	c.Server = testserver.Start(t, testserver.Options{Mutate: func(cfg *server.Config) {
 		cfg.DisableAgent = true
 		cfg.KubeletDial = c.dialNode
+		if o.AllocatePodCIDRs {
+			cfg.DisableControllerManager = false
+			cfg.Controllers = []string{"nodeipam"}
+			cfg.NodeIPAM = controllermanager.NodeIPAM{AllocateNodeCIDRs: true,
+				ClusterCIDR: nettest.ClusterCIDR.String(), NodeCIDRMaskSize: 24}
+		}
 		if o.Server != nil {
 			o.Server(cfg)
 		}
@@ -97,19 +115,9 @@ func Start(t *testing.T, o Options) *Cluster {
 	if err != nil {
 		t.Fatalf("testcluster: cluster CA: %v", err)
 	}
-	apiAddr := strings.TrimPrefix(c.apiURL, "https://")
-	suffix := randHex(3)
-	for i, h := range c.LAN.Hosts {
-		n, err := c.newNode(t, h, fmt.Sprintf("n%d-%s", i, suffix), o)
-		if err != nil {
-			t.Fatalf("testcluster: node %d: %v", i, err)
-		}
-		c.Nodes = append(c.Nodes, n)
-		for _, addr := range append([]string{apiAddr}, o.Loopback...) {
-			if err := forward(t, h, addr); err != nil {
-				t.Fatalf("testcluster: node %s: reaching %s: %v", n.Name, addr, err)
-			}
-		}
+	c.suffix = randHex(3)
+	for _, h := range c.LAN.Hosts {
+		c.Nodes = append(c.Nodes, c.prepareNode(t, h))
 	}
 	for _, n := range c.Nodes {
 		if err := n.start(); err != nil {
@@ -121,7 +129,60 @@ func Start(t *testing.T, o Options) *Cluster {
 	// agents tear them down as in real life and the check finds what they left.
 	t.Cleanup(func() { c.deleteAllPods(t) })
 	c.WaitNodesReady(t, 60*time.Second)
+	c.readPodCIDRs(t)
 	return c
+}
+
+// prepareNode makes a node agent for host h, reaching the API server and the loopback servers.
+func (c *Cluster) prepareNode(t *testing.T, h *nettest.Host) *Node {
+	t.Helper()
+	n, err := c.newNode(t, h, fmt.Sprintf("n%d-%s", h.Index, c.suffix), c.opts)
+	if err != nil {
+		t.Fatalf("testcluster: node %d: %v", h.Index, err)
+	}
+	apiAddr := strings.TrimPrefix(c.apiURL, "https://")
+	for _, addr := range append([]string{apiAddr}, c.opts.Loopback...) {
+		if err := forward(t, h, addr); err != nil {
+			t.Fatalf("testcluster: node %s: reaching %s: %v", n.Name, addr, err)
+		}
+	}
+	return n
+}
+
+// AddNode starts one more node agent, on a new host of the LAN, as a machine joining the
+// cluster, and waits until it is Ready.
+func (c *Cluster) AddNode(t *testing.T) *Node {
+	t.Helper()
+	n := c.prepareNode(t, c.LAN.AddHost(t))
+	if err := n.start(); err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	t.Cleanup(func() { n.stop(10 * time.Second) })
+	// As in Start: pods go while the agent still runs.
+	t.Cleanup(func() { c.deleteAllPods(t) })
+	c.Nodes = append(c.Nodes, n)
+	c.WaitNodesReady(t, 60*time.Second)
+	c.readPodCIDRs(t)
+	return n
+}
+
+// readPodCIDRs sets each Node.PodCIDR to what its Node holds (the allocated one with
+// AllocatePodCIDRs).
+func (c *Cluster) readPodCIDRs(t testing.TB) {
+	if !c.opts.AllocatePodCIDRs {
+		return
+	}
+	for _, n := range c.Nodes {
+		node, err := c.Client.CoreV1().Nodes().Get(context.Background(), n.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("testcluster: node %s: %v", n.Name, err)
+		}
+		p, err := netip.ParsePrefix(node.Spec.PodCIDR)
+		if err != nil {
+			t.Fatalf("testcluster: node %s: pod CIDR %q: %v", n.Name, node.Spec.PodCIDR, err)
+		}
+		n.PodCIDR = p
+	}
 }
 
 // dialNode is the API server's way to the node agents: it enters the namespace of the LAN host

@@ -229,20 +229,45 @@ func NewLAN(t testing.TB, n int) *LAN {
 	if err := sw.LinkSetUp(br); err != nil {
 		t.Fatalf("nettest: switch bridge up: %v", err)
 	}
-	for i := range n {
-		h := &Host{
-			Namespace: NewNamespace(t, fmt.Sprintf("host%d", i)),
-			Index:     i,
-			Iface:     "eth0",
-			IP:        nthAddr(Subnet, i+1),
-			PodCIDR:   netip.PrefixFrom(nthAddr(ClusterCIDR, i<<8), 24),
-		}
-		if err := plug(sw, br, h); err != nil {
-			t.Fatalf("nettest: plug host %d: %v", i, err)
-		}
-		lan.Hosts = append(lan.Hosts, h)
+	for range n {
+		lan.addHost(t, sw, br)
 	}
 	return lan
+}
+
+// AddHost plugs one more host into the LAN (index len(Hosts)), as a machine joining later.
+func (lan *LAN) AddHost(t testing.TB) *Host {
+	t.Helper()
+	sw := lan.Switch.Netlink(t)
+	l, err := sw.LinkByName("lan0")
+	if err != nil {
+		t.Fatalf("nettest: switch bridge: %v", err)
+	}
+	br, ok := l.(*netlink.Bridge)
+	if !ok {
+		t.Fatalf("nettest: switch lan0 is a %s", l.Type())
+	}
+	return lan.addHost(t, sw, br)
+}
+
+func (lan *LAN) addHost(t testing.TB, sw *netlink.Handle, br *netlink.Bridge) *Host {
+	t.Helper()
+	i := len(lan.Hosts)
+	if i >= 250 {
+		t.Fatalf("nettest: a LAN holds at most 250 hosts")
+	}
+	h := &Host{
+		Namespace: NewNamespace(t, fmt.Sprintf("host%d", i)),
+		Index:     i,
+		Iface:     "eth0",
+		IP:        nthAddr(Subnet, i+1),
+		PodCIDR:   netip.PrefixFrom(nthAddr(ClusterCIDR, i<<8), 24),
+	}
+	if err := plug(sw, br, h); err != nil {
+		t.Fatalf("nettest: plug host %d: %v", i, err)
+	}
+	lan.Hosts = append(lan.Hosts, h)
+	return h
 }
 
 // plug connects a host to the switch: the switch's end is named after the host index and joins
