@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +25,7 @@ func newKubeletCommand() *cobra.Command {
 	var kubeconfig, nodeIP, logLevel string
 	var tlsCert, tlsKey, clientCA string
 	var reg registryFlags
+	var leaseSeconds int32
 	cmd := &cobra.Command{
 		Use:   "kubelet",
 		Short: "Run a node agent: the pods the API server binds to this node",
@@ -37,6 +39,10 @@ func newKubeletCommand() *cobra.Command {
 				return err
 			}
 			cfg.RegistryMirrors, cfg.InsecureRegistries = mirrors, reg.insecure
+			if leaseSeconds < 1 {
+				return fmt.Errorf("--node-lease-duration-seconds must be at least 1, got %d", leaseSeconds)
+			}
+			cfg.NodeLeaseDuration = time.Duration(leaseSeconds) * time.Second
 			if nodeIP != "" {
 				if cfg.NodeIP = net.ParseIP(nodeIP); cfg.NodeIP == nil {
 					return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
@@ -88,6 +94,7 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&tlsKey, "tls-private-key-file", "", "private key (PEM) of --tls-cert-file")
 	f.StringVar(&clientCA, "client-ca-file", "", "CA bundle (PEM) that signs the API server's client certificate; required with --tls-cert-file")
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests to run as static pods (re-read every 20 s)")
+	f.Int32Var(&leaseSeconds, "node-lease-duration-seconds", 40, "leaseDurationSeconds of the node's heartbeat Lease, renewed every quarter of it (upstream nodeLeaseDurationSeconds)")
 	reg.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

@@ -71,6 +71,8 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableControllerManager, "disable-controller-manager", false, "do not run the controllers in this process")
 	f.StringSliceVar(&cfg.Controllers, "controllers", []string{"*"}, controllersHelp())
 	f.StringToIntVar(&cfg.ControllerWorkers, "concurrent-syncs", nil, "workers per controller, e.g. replicaset=10,deployment=5")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 0, "how long a node may go without a heartbeat before the node lifecycle controller marks it Unknown and taints it (default 40s)")
+	f.DurationVar(&cfg.NodeMonitorPeriod, "node-monitor-period", 0, "how often the node lifecycle controller checks node heartbeats (default 5s)")
 	reg.add(f)
 	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "the in-process node agent's node name (default: the hostname)")
 	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "10.244.0.0/24", "the in-process node agent's pod CIDR")

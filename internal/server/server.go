@@ -70,6 +70,9 @@ type Config struct {
 	Controllers []string
 	// ControllerWorkers overrides the worker count per controller.
 	ControllerWorkers map[string]int
+	// NodeMonitorGracePeriod and NodeMonitorPeriod tune the node lifecycle controller (see
+	// controllermanager.Config); zero keeps upstream's 40 s and 5 s.
+	NodeMonitorGracePeriod, NodeMonitorPeriod time.Duration
 	// OnControllersStarted is called once the controllers run (their caches synced).
 	OnControllersStarted func()
 
@@ -134,6 +137,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.DisableControllerManager {
 		if _, err := controllermanager.Enabled(cfg.Controllers); err != nil {
 			return fmt.Errorf("--controllers: %w", err)
+		}
+		if err := controllermanager.CheckNodeMonitor(cfg.NodeMonitorGracePeriod, cfg.NodeMonitorPeriod); err != nil {
+			return err
 		}
 	}
 	serviceRanges, err := parseServiceRanges(cfg)
