@@ -336,6 +336,9 @@ func namespace(t *testing.T, c *testcluster.Cluster, prefix string) string {
 	ns := c.Namespace(t, prefix)
 	t.Cleanup(func() {
 		ctx := context.Background()
+		if t.Failed() {
+			logEvents(t, c, ns)
+		}
 		err := c.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return
@@ -358,4 +361,23 @@ func namespace(t *testing.T, c *testcluster.Cluster, prefix string) string {
 		}
 	})
 	return ns
+}
+
+// logEvents shows the events of a namespace in the order they happened: what the controllers
+// decided (ScalingReplicaSet, SuccessfulCreate, ...) explains most failed invariants.
+func logEvents(t *testing.T, c *testcluster.Cluster, ns string) {
+	l, err := c.Client.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Logf("events of %s: %v", ns, err)
+		return
+	}
+	sort.SliceStable(l.Items, func(i, j int) bool {
+		return l.Items[i].LastTimestamp.Before(&l.Items[j].LastTimestamp) ||
+			(l.Items[i].LastTimestamp.Equal(&l.Items[j].LastTimestamp) && l.Items[i].ResourceVersion < l.Items[j].ResourceVersion)
+	})
+	var b strings.Builder
+	for _, e := range l.Items {
+		fmt.Fprintf(&b, "  %s %s/%s %s: %s (x%d)\n", e.LastTimestamp.Format("15:04:05"), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message, e.Count)
+	}
+	t.Logf("events of %s:\n%s", ns, b.String())
 }
