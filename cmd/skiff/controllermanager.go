@@ -37,6 +37,9 @@ func newControllerManagerCommand() *cobra.Command {
 			if _, err := controllermanager.Enabled(cfg.Controllers); err != nil {
 				return fmt.Errorf("--controllers: %w", err)
 			}
+			if err := controllermanager.CheckNodeMonitor(cfg.NodeMonitorGracePeriod, cfg.NodeMonitorPeriod); err != nil {
+				return fmt.Errorf("--node-monitor-grace-period, --node-monitor-period: %w", err)
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
@@ -58,6 +61,8 @@ func newControllerManagerCommand() *cobra.Command {
 	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig with the controller manager's credentials")
 	f.StringSliceVar(&cfg.Controllers, "controllers", []string{"*"}, controllersHelp())
 	f.StringToIntVar(&cfg.Workers, "concurrent-syncs", nil, "workers per controller, e.g. replicaset=10,deployment=5")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 0, "how long a node may go without a heartbeat before the node lifecycle controller marks it Unknown and taints it (default 40s)")
+	f.DurationVar(&cfg.NodeMonitorPeriod, "node-monitor-period", 0, "how often the node lifecycle controller checks node heartbeats (default 5s)")
 	f.BoolVar(&cfg.LeaderElect, "leader-elect", true, "run controllers only while holding the Lease kube-system/kube-controller-manager")
 	f.StringVar(&cfg.LeaderElection.Identity, "leader-elect-identity", "", "this instance's name in the Lease (default: hostname_<uuid>)")
 	f.DurationVar(&cfg.LeaderElection.LeaseDuration, "leader-elect-lease-duration", 0, "how long a Lease holds without renewal (default 15s)")

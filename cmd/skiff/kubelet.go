@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +26,7 @@ func newKubeletCommand() *cobra.Command {
 	var tlsCert, tlsKey, clientCA string
 	var reg registryFlags
 	var disableProxy bool
+	var leaseSeconds int32
 	cmd := &cobra.Command{
 		Use:   "kubelet",
 		Short: "Run a node agent: the pods the API server binds to this node",
@@ -38,6 +40,10 @@ func newKubeletCommand() *cobra.Command {
 				return err
 			}
 			cfg.RegistryMirrors, cfg.InsecureRegistries = mirrors, reg.insecure
+			if leaseSeconds < 1 {
+				return fmt.Errorf("--node-lease-duration-seconds must be at least 1, got %d", leaseSeconds)
+			}
+			cfg.NodeLeaseDuration = time.Duration(leaseSeconds) * time.Second
 			if nodeIP != "" {
 				if cfg.NodeIP = net.ParseIP(nodeIP); cfg.NodeIP == nil {
 					return fmt.Errorf("--node-ip %q is not an IP address", nodeIP)
@@ -100,6 +106,7 @@ func newKubeletCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain, searched by pods with dnsPolicy ClusterFirst")
 	f.StringVar(&cfg.ResolvConf, "resolv-conf", "", "resolver file pods with dnsPolicy Default get (default: systemd's upstream file when present, else /etc/resolv.conf)")
 	f.StringVar(&cfg.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests to run as static pods (re-read every 20 s)")
+	f.Int32Var(&leaseSeconds, "node-lease-duration-seconds", 40, "leaseDurationSeconds of the node's heartbeat Lease, renewed every quarter of it (upstream nodeLeaseDurationSeconds)")
 	reg.add(f)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd

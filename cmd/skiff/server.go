@@ -79,6 +79,8 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.ClusterDNSListen, "cluster-dns-listen", "", "address the cluster DNS listens on, UDP and TCP (default <advertise-address>:53); the kube-dns Service's endpoints point there")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers (IP or IP:port) the cluster DNS forwards other names to (default: the host's resolv.conf nameservers)")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", 0, "how long a node may go without a heartbeat before the node lifecycle controller marks it Unknown and taints it (default 40s)")
+	f.DurationVar(&cfg.NodeMonitorPeriod, "node-monitor-period", 0, "how often the node lifecycle controller checks node heartbeats (default 5s)")
 	reg.add(f)
 	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "the in-process node agent's node name (default: the hostname)")
 	f.StringVar(&cfg.Agent.PodCIDR, "pod-cidr", "", "the in-process node agent's pod CIDR (default: allocated from --cluster-cidr, or 10.244.0.0/24 without node IPAM)")

@@ -171,7 +171,8 @@ func newNodeLifecycle(c *Context) (Runner, error) {
 		return nil, err
 	}
 	return nodelifecycle.New(nodelifecycle.Config{Client: client, Informers: c.Informers,
-		Recorder: c.Recorder("node-controller"), Logger: c.Logger})
+		Recorder: c.Recorder("node-controller"), Logger: c.Logger,
+		GracePeriod: c.NodeMonitorGracePeriod, MonitorPeriod: c.NodeMonitorPeriod})
 }
 
 // newNodeIPAM is off unless NodeIPAM.AllocateNodeCIDRs: node agents then keep the pod CIDR

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/scale"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/leaderlease"
 )
 
@@ -51,6 +52,8 @@ type Context struct {
 	Logger    *slog.Logger
 	// NodeIPAM configures the node IPAM controller.
 	NodeIPAM NodeIPAM
+	// NodeMonitorGracePeriod and NodeMonitorPeriod are the manager's settings of the same name.
+	NodeMonitorGracePeriod, NodeMonitorPeriod time.Duration
 
 	restConfig  *rest.Config
 	broadcaster record.EventBroadcaster
@@ -113,6 +116,11 @@ type Config struct {
 	// LeaderElect makes the manager run controllers only while it holds the Lease.
 	LeaderElect    bool
 	LeaderElection LeaderElection
+	// NodeMonitorGracePeriod is how long a node may go without a heartbeat before the node
+	// lifecycle controller marks it Unknown (upstream --node-monitor-grace-period, default 40 s);
+	// NodeMonitorPeriod is the pace of its checks (--node-monitor-period, default 5 s). Zero
+	// keeps the default.
+	NodeMonitorGracePeriod, NodeMonitorPeriod time.Duration
 	// ResyncPeriod of the shared informers (0: no periodic resync; controllers are level-
 	// triggered by events and requeue themselves on time-based conditions).
 	ResyncPeriod time.Duration
@@ -185,6 +193,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckNodeMonitor(cfg.NodeMonitorGracePeriod, cfg.NodeMonitorPeriod); err != nil {
+		return err
+	}
 	for name, n := range cfg.Workers {
 		if !slices.ContainsFunc(Controllers, func(d Descriptor) bool { return d.Name == name }) {
 			return fmt.Errorf("workers for unknown controller %q", name)
@@ -222,7 +233,8 @@ func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
-	cc := &Context{Informers: factory, Logger: cfg.Logger, NodeIPAM: cfg.NodeIPAM, restConfig: cfg.RESTConfig, broadcaster: broadcaster}
+	cc := &Context{Informers: factory, Logger: cfg.Logger, NodeIPAM: cfg.NodeIPAM, restConfig: cfg.RESTConfig, broadcaster: broadcaster,
+		NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, NodeMonitorPeriod: cfg.NodeMonitorPeriod}
 	type started struct {
 		name    string
 		r       Runner
@@ -262,4 +274,24 @@ func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface
 		cfg.OnStarted()
 	}
 	wg.Wait()
+}
+
+// CheckNodeMonitor validates the node monitor settings as the node lifecycle controller will use
+// them (zero: its default), so that `skiff controller-manager` and `skiff server` refuse them at
+// start rather than log a controller that never ran.
+func CheckNodeMonitor(grace, period time.Duration) error {
+	if grace < 0 || period < 0 {
+		return fmt.Errorf("node monitor grace period %v and period %v must not be negative", grace, period)
+	}
+	if grace == 0 {
+		grace = nodelifecycle.DefaultGracePeriod
+	}
+	if period == 0 {
+		period = nodelifecycle.DefaultMonitorPeriod
+	}
+	if period >= grace {
+		// A pass slower than the grace would mark Unknown a node that only missed one check.
+		return fmt.Errorf("node monitor period %v must be shorter than the node monitor grace period %v", period, grace)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEnabled(t *testing.T) {
@@ -38,6 +39,26 @@ func TestEnabled(t *testing.T) {
 		}
 		if strings.Join(names, ",") != tt.want {
 			t.Errorf("%v: enabled %v, want %s", tt.sel, names, tt.want)
+		}
+	}
+}
+
+func TestCheckNodeMonitor(t *testing.T) {
+	for _, tc := range []struct {
+		grace, period time.Duration
+		wantErr       string
+	}{
+		{0, 0, ""},
+		{4 * time.Second, 500 * time.Millisecond, ""},
+		{10 * time.Second, 0, ""},
+		{4 * time.Second, 0, "must be shorter"}, // the default period is 5 s
+		{0, 40 * time.Second, "must be shorter"},
+		{-time.Second, 0, "must not be negative"},
+		{0, -time.Second, "must not be negative"},
+	} {
+		err := CheckNodeMonitor(tc.grace, tc.period)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("grace %v period %v: err %v, want %q", tc.grace, tc.period, err, tc.wantErr)
 		}
 	}
 }

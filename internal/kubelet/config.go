@@ -63,6 +63,12 @@ type Config struct {
 	PodManifestPath       string
 	StaticPodPollInterval time.Duration
 
+	// NodeLeaseDuration is the heartbeat Lease's leaseDurationSeconds (upstream
+	// nodeLeaseDurationSeconds); the Lease is renewed every quarter of it. Default 40 s. Tests
+	// that shorten the node lifecycle controller's grace period shorten it too, or a healthy
+	// node would look silent between two renewals.
+	NodeLeaseDuration time.Duration
+
 	// GC bounds what dead containers and unused images may keep on the node.
 	GC GCPolicy
 
@@ -124,6 +130,10 @@ func (c *Config) defaults() error {
 	}
 	if c.KubeletPort == 0 {
 		c.KubeletPort = 10250
+	}
+	if c.NodeLeaseDuration < 0 || (c.NodeLeaseDuration > 0 && c.NodeLeaseDuration%time.Second != 0) {
+		// The Lease holds whole seconds: a fraction would be advertised as something else.
+		return fmt.Errorf("kubelet: node lease duration %v must be a positive whole number of seconds", c.NodeLeaseDuration)
 	}
 	if c.StaticPodPollInterval <= 0 {
 		c.StaticPodPollInterval = staticPollInterval

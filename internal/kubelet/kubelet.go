@@ -176,8 +176,8 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		}
 		agent, err := nodestatus.New(client, nodestatus.Config{
 			NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, DataDir: cfg.DataDir,
-			KubeletPort: int(k.cfg.KubeletPort), Recorder: k.recorder, Logger: cfg.Logger,
-			ReadinessChecks: checks,
+			KubeletPort: int(k.cfg.KubeletPort), LeaseDuration: cfg.NodeLeaseDuration,
+			Recorder: k.recorder, Logger: cfg.Logger, ReadinessChecks: checks,
 		})
 		if err != nil {
 			k.close()

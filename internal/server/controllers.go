@@ -27,6 +27,7 @@ func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, 
 		err := controllermanager.Run(ctx, controllermanager.Config{
 			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers, NodeIPAM: cfg.NodeIPAM,
 			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted,
+			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, NodeMonitorPeriod: cfg.NodeMonitorPeriod,
 		})
 		if ctx.Err() != nil {
 			return nil

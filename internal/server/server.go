@@ -76,6 +76,9 @@ type Config struct {
 	// NodeIPAM configures pod CIDR allocation to Nodes (`skiff server` turns it on by default,
 	// as kubeadm setups do).
 	NodeIPAM controllermanager.NodeIPAM
+	// NodeMonitorGracePeriod and NodeMonitorPeriod tune the node lifecycle controller (see
+	// controllermanager.Config); zero keeps upstream's 40 s and 5 s.
+	NodeMonitorGracePeriod, NodeMonitorPeriod time.Duration
 	// OnControllersStarted is called once the controllers run (their caches synced).
 	OnControllersStarted func()
 
@@ -157,6 +160,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.DisableControllerManager {
 		if _, err := controllermanager.Enabled(cfg.Controllers); err != nil {
 			return fmt.Errorf("--controllers: %w", err)
+		}
+		if err := controllermanager.CheckNodeMonitor(cfg.NodeMonitorGracePeriod, cfg.NodeMonitorPeriod); err != nil {
+			return err
 		}
 	}
 	serviceRanges, err := parseServiceRanges(cfg)

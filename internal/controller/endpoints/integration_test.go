@@ -45,7 +45,9 @@ func TestEndpointsAndSlices(t *testing.T) {
 	var sick atomic.Value
 	sick.Store("")
 	nodes, err := fakenodes.Start(ctx, cs, fakenodes.Options{Nodes: []string{"n1", "n2"}, Namespaces: []string{"default"},
-		Outcome: func(p *corev1.Pod) fakenodes.Outcome { return fakenodes.Outcome{NotReady: p.Name == sick.Load().(string)} }})
+		Outcome: func(p *corev1.Pod) fakenodes.Outcome {
+			return fakenodes.Outcome{NotReady: p.Name == sick.Load().(string)}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
