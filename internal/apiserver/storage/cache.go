@@ -57,8 +57,11 @@ type cache struct {
 	sorted []string // keys in order; nil when it must be rebuilt
 	rv     int64    // every event up to rv is applied
 
-	// history is a ring of the newest events; every event with RV > historyStart is in it.
+	// history is a ring of the newest events; every event with RV > historyStart is in it. It
+	// grows up to window events as they come, so that the many resources that see few changes
+	// hold a few events, not a window's worth of empty slots each.
 	history      []Event
+	window       int
 	head, count  int
 	historyStart int64
 
@@ -77,7 +80,8 @@ func (c *cache) load(key string, obj runtime.Object, rev int64) {
 func (c *cache) startHistory(rev int64, window int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.history = make([]Event, window)
+	c.history, c.head, c.count = nil, 0, 0
+	c.window = max(window, 1)
 	c.historyStart = rev
 	c.rv = rev
 }
@@ -114,6 +118,13 @@ func (c *cache) remove(key string, rev int64) {
 func (c *cache) record(ev Event) {
 	c.rv = ev.RV
 	n := len(c.history)
+	if c.count == n && n < c.window {
+		// Still growing: the ring has not wrapped, so head is 0 and the events are in order.
+		c.history = append(c.history, ev)
+		c.count++
+		c.fanOut(ev)
+		return
+	}
 	if c.count == n {
 		// The oldest event falls out of the window: resuming before it is no longer possible.
 		c.historyStart = c.history[c.head].RV
@@ -122,6 +133,10 @@ func (c *cache) record(ev Event) {
 	}
 	c.history[(c.head+c.count)%n] = ev
 	c.count++
+	c.fanOut(ev)
+}
+
+func (c *cache) fanOut(ev Event) {
 	for w := range c.watchers {
 		if !w.send(ev) {
 			delete(c.watchers, w)
