@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"weak"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -16,26 +17,33 @@ type Item struct {
 	RV     int64
 
 	memoMu sync.Mutex
-	memo   map[string][]byte
+	memo   map[string]weak.Pointer[encoding]
 }
 
-// Memo returns the encoding of the item named by key, computing it once. Lists and watch events
-// of the same object then reuse one serialisation instead of encoding it per reader.
+// encoding is a memoised serialisation, held weakly by its Item.
+type encoding struct{ b []byte }
+
+// Memo returns the encoding of the item named by key, computing it once while it is in use. The
+// watchers of a change and the items of a list then share one serialisation instead of encoding
+// the object per reader. The memo holds it weakly: it lives until the first garbage collection
+// after its last reader is done, so the cache does not carry an encoding of every object in
+// every format any client ever asked for.
 func (it *Item) Memo(key string, compute func(runtime.Object) ([]byte, error)) ([]byte, error) {
 	it.memoMu.Lock()
 	defer it.memoMu.Unlock()
-	if b, ok := it.memo[key]; ok {
-		return b, nil
+	if e := it.memo[key].Value(); e != nil {
+		return e.b, nil
 	}
 	b, err := compute(it.Object)
 	if err != nil {
 		return nil, err
 	}
 	if it.memo == nil {
-		it.memo = map[string][]byte{}
+		it.memo = map[string]weak.Pointer[encoding]{}
 	}
-	it.memo[key] = b
-	return b, nil
+	e := &encoding{b: b}
+	it.memo[key] = weak.Make(e)
+	return e.b, nil
 }
 
 // Event is a change seen by a watch cache.
