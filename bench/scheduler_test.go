@@ -121,7 +121,6 @@ func BenchmarkSchedule(b *testing.B) {
 	newNamespace(b, admin, "sched")
 	time.Sleep(time.Second) // let the scheduler's informers see the nodes
 
-
 	w, err := admin.CoreV1().Pods("sched").Watch(ctx, metav1.ListOptions{})
 	if err != nil {
 		b.Fatal(err)
