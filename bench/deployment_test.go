@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func BenchmarkDeployment100(b *testing.B) {
 	for r := range rounds {
 		ns := fmt.Sprintf("created-%d", r)
 		newNamespace(b, cs, ns)
-		created = append(created, deployAndWait(b, cs, ns, false))
+		created = append(created, deployAndWait(b, cs, ns, deployReplicas, false))
 
 		ns = fmt.Sprintf("available-%d", r)
 		newNamespace(b, cs, ns)
@@ -47,7 +48,7 @@ func BenchmarkDeployment100(b *testing.B) {
 		if _, err := fakenodes.Start(kctx, s.client(b), fakenodes.Options{Nodes: []string{"node-" + ns}, Namespaces: []string{ns}, Workers: 16}); err != nil {
 			b.Fatal(err)
 		}
-		available = append(available, deployAndWait(b, cs, ns, true))
+		available = append(available, deployAndWait(b, cs, ns, deployReplicas, true))
 		stop()
 
 		ns = fmt.Sprintf("floor-%d", r)
@@ -69,7 +70,7 @@ func median(d []time.Duration) time.Duration {
 
 // deployAndWait creates the Deployment and waits for all pods to exist, or with available for
 // the Deployment to report them available.
-func deployAndWait(b *testing.B, cs kubernetes.Interface, ns string, available bool) time.Duration {
+func deployAndWait(b *testing.B, cs kubernetes.Interface, ns string, replicas int, available bool) time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var w watch.Interface
@@ -83,7 +84,7 @@ func deployAndWait(b *testing.B, cs kubernetes.Interface, ns string, available b
 		b.Fatal(err)
 	}
 	defer w.Stop()
-	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](deployReplicas),
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: appsv1.DeploymentSpec{Replicas: ptr.To(int32(replicas)),
 		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bench"}}, Template: benchTemplate()}}
 	start := time.Now()
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
@@ -96,11 +97,11 @@ func deployAndWait(b *testing.B, cs kubernetes.Interface, ns string, available b
 			if ev.Type == watch.Added {
 				pods[o.Name] = true
 			}
-			if len(pods) >= deployReplicas {
+			if len(pods) >= replicas {
 				return time.Since(start)
 			}
 		case *appsv1.Deployment:
-			if o.Status.AvailableReplicas >= deployReplicas {
+			if o.Status.AvailableReplicas >= int32(replicas) {
 				return time.Since(start)
 			}
 		}
@@ -148,4 +149,76 @@ func apiFloor(b *testing.B, s *server, ns string) (create, all time.Duration) {
 		return err
 	})
 	return create, create + rest
+}
+
+// BenchmarkDeployment1000 measures a Deployment of 1,000 replicas through `skiff server`'s
+// controllers, from the Deployment's create until a pod watch has seen all 1,000 pods (the issue's
+// "fully created"; no node). Two floors in the same run, each 1,000 pod creates: from 16
+// concurrent clients (the server's write rate), and in the ReplicaSet controller's own shape —
+// one client, slow-start batches of 1, 2, 4, ... in parallel, at most 500 per sync, each batch
+// waiting for the previous — which is the least the controller's protocol allows.
+func BenchmarkDeployment1000(b *testing.B) {
+	const replicas, rounds = 1000, 3
+	s := startServer(b)
+	cs := s.client(b)
+	var created, floor16, floorShape []time.Duration
+	for r := range rounds {
+		ns := fmt.Sprintf("created-%d", r)
+		newNamespace(b, cs, ns)
+		created = append(created, deployAndWait(b, cs, ns, replicas, false))
+
+		ns = fmt.Sprintf("floor-%d", r)
+		newNamespace(b, cs, ns)
+		floor16 = append(floor16, createPods(b, s, ns, replicas))
+
+		ns = fmt.Sprintf("shape-%d", r)
+		newNamespace(b, cs, ns)
+		floorShape = append(floorShape, createPodsSlowStart(b, s.client(b), ns, replicas, 500))
+	}
+	b.ReportMetric(ms(median(created)), "create-to-all-pods-ms")
+	b.ReportMetric(ms(median(floor16)), "floor-1000-creates-16-clients-ms")
+	b.ReportMetric(ms(median(floorShape)), "floor-1000-creates-slow-start-ms")
+	b.Logf("rounds: created %v; floor 16 clients %v; floor slow-start %v; load %s", created, floor16, floorShape, loadavg())
+}
+
+// createPods creates n pods of the benchmark template from 16 clients and returns the wall time.
+func createPods(b *testing.B, s *server, ns string, n int) time.Duration {
+	clients := make([]kubernetes.Interface, writers)
+	for i := range clients {
+		clients[i] = s.client(b)
+	}
+	tmpl := benchTemplate()
+	_, d := runWriters(b, n, func(w int, i int64) error {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("floor-%d", i), Labels: tmpl.Labels}, Spec: tmpl.Spec}
+		_, err := clients[w].CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{})
+		return err
+	})
+	return d
+}
+
+// createPodsSlowStart creates n pods the way the ReplicaSet controller does: syncs of at most
+// burst creates, each in batches of 1, 2, 4, ... whose creates run in parallel.
+func createPodsSlowStart(b *testing.B, cs kubernetes.Interface, ns string, n, burst int) time.Duration {
+	tmpl := benchTemplate()
+	var next atomic.Int64
+	start := time.Now()
+	for left := n; left > 0; {
+		sync1 := min(left, burst)
+		left -= sync1
+		for batch := 1; sync1 > 0; batch *= 2 {
+			k := min(batch, sync1)
+			sync1 -= k
+			var wg sync.WaitGroup
+			for range k {
+				wg.Go(func() {
+					p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("shape-%d", next.Add(1)), Labels: tmpl.Labels}, Spec: tmpl.Spec}
+					if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		}
+	}
+	return time.Since(start)
 }

@@ -937,6 +937,7 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, ep *endpo
 		return err
 	}
 	wo.subresource = "binding"
+	wo.untracked = true
 	_, _, err = s.update(r.Context(), ep, info.Namespace, info.Name, func(cur runtime.Object) (runtime.Object, error) {
 		if cur == nil {
 			return nil, apierrors.NewNotFound(ep.res.GroupResource(), info.Name)

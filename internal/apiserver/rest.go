@@ -28,6 +28,9 @@ type writeOptions struct {
 	user        admission.UserInfo
 	// applied says managed fields were already computed (server-side apply).
 	applied bool
+	// untracked writes record no managed fields: pods/binding, which upstream stores without
+	// the field manager (spec.nodeName is nobody's field).
+	untracked bool
 	// skipAdmission is for the API server's own writes on behalf of admission plugins.
 	skipAdmission bool
 }
@@ -429,7 +432,7 @@ func (s *Server) prepareUpdateObject(ctx context.Context, ep *endpoint, namespac
 			return err
 		}
 	}
-	if !opts.applied {
+	if !opts.applied && !opts.untracked {
 		sub := opts.subresource
 		if sub != "status" {
 			sub = ""

@@ -158,8 +158,14 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, ep *endpoint
 			accessor(obj).SetResourceVersion(strconv.FormatInt(ev.RV, 10))
 			return s.encodeWatchObject(r, ep, embedded, obj, &headersSent)
 		}
-		if out.As == "" && out.MediaType == mediaJSON && !out.Pretty && !ep.converts() {
-			return it.Memo(mediaJSON, encodeJSON)
+		if out.As == "" && !out.Pretty && !ep.converts() {
+			switch out.MediaType {
+			case mediaJSON:
+				return it.Memo(mediaJSON, encodeJSON)
+			case mediaProtobuf:
+				// The whole envelope, as a watch event embeds it (a list embeds bare messages).
+				return it.Memo("watch:"+mediaProtobuf, embedded.encode)
+			}
 		}
 		obj, err := ep.fromStorage(it.Object)
 		if err != nil {

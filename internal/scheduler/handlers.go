@@ -3,6 +3,7 @@ package scheduler
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -75,7 +76,7 @@ func nodeOf(obj any) *corev1.Node {
 // into the queue), nodes, and what the volume and affinity plugins read.
 func (s *Scheduler) addHandlers() error {
 	// Finished pods hold no resources; leaving them out of the watch keeps the cache small.
-	s.podFactory = informers.NewSharedInformerFactoryWithOptions(s.client, 0,
+	s.podFactory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(dropManagedFields),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.AndSelectors(
 				fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
@@ -220,4 +221,13 @@ func (s *Scheduler) onPodDelete(obj any) {
 	}
 	s.queue.Delete(pod)
 	s.nominator.set(pod, "")
+}
+
+// dropManagedFields keeps managedFields out of the informer caches, as upstream's scheduler does:
+// nothing here reads them, and they are a fifth of a cached pod.
+func dropManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

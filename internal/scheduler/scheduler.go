@@ -90,7 +90,7 @@ func New(client kubernetes.Interface, cfg Config) (*Scheduler, error) {
 		cache: schedcache.New(),
 		snap:  fw.NewSnapshot(),
 	}
-	s.factory = informers.NewSharedInformerFactory(client, 0)
+	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(dropManagedFields))
 	s.nsLister = s.factory.Core().V1().Namespaces().Lister()
 	s.snap.NamespaceLabels = func(ns string) labels.Set {
 		n, err := s.nsLister.Get(ns)

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"weak"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -16,26 +17,33 @@ type Item struct {
 	RV     int64
 
 	memoMu sync.Mutex
-	memo   map[string][]byte
+	memo   map[string]weak.Pointer[encoding]
 }
 
-// Memo returns the encoding of the item named by key, computing it once. Lists and watch events
-// of the same object then reuse one serialisation instead of encoding it per reader.
+// encoding is a memoised serialisation, held weakly by its Item.
+type encoding struct{ b []byte }
+
+// Memo returns the encoding of the item named by key, computing it once while it is in use. The
+// watchers of a change and the items of a list then share one serialisation instead of encoding
+// the object per reader. The memo holds it weakly: it lives until the first garbage collection
+// after its last reader is done, so the cache does not carry an encoding of every object in
+// every format any client ever asked for.
 func (it *Item) Memo(key string, compute func(runtime.Object) ([]byte, error)) ([]byte, error) {
 	it.memoMu.Lock()
 	defer it.memoMu.Unlock()
-	if b, ok := it.memo[key]; ok {
-		return b, nil
+	if e := it.memo[key].Value(); e != nil {
+		return e.b, nil
 	}
 	b, err := compute(it.Object)
 	if err != nil {
 		return nil, err
 	}
 	if it.memo == nil {
-		it.memo = map[string][]byte{}
+		it.memo = map[string]weak.Pointer[encoding]{}
 	}
-	it.memo[key] = b
-	return b, nil
+	e := &encoding{b: b}
+	it.memo[key] = weak.Make(e)
+	return e.b, nil
 }
 
 // Event is a change seen by a watch cache.
@@ -57,8 +65,11 @@ type cache struct {
 	sorted []string // keys in order; nil when it must be rebuilt
 	rv     int64    // every event up to rv is applied
 
-	// history is a ring of the newest events; every event with RV > historyStart is in it.
+	// history is a ring of the newest events; every event with RV > historyStart is in it. It
+	// grows up to window events as they come, so that the many resources that see few changes
+	// hold a few events, not a window's worth of empty slots each.
 	history      []Event
+	window       int
 	head, count  int
 	historyStart int64
 
@@ -77,7 +88,8 @@ func (c *cache) load(key string, obj runtime.Object, rev int64) {
 func (c *cache) startHistory(rev int64, window int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.history = make([]Event, window)
+	c.history, c.head, c.count = nil, 0, 0
+	c.window = max(window, 1)
 	c.historyStart = rev
 	c.rv = rev
 }
@@ -114,6 +126,13 @@ func (c *cache) remove(key string, rev int64) {
 func (c *cache) record(ev Event) {
 	c.rv = ev.RV
 	n := len(c.history)
+	if c.count == n && n < c.window {
+		// Still growing: the ring has not wrapped, so head is 0 and the events are in order.
+		c.history = append(c.history, ev)
+		c.count++
+		c.fanOut(ev)
+		return
+	}
 	if c.count == n {
 		// The oldest event falls out of the window: resuming before it is no longer possible.
 		c.historyStart = c.history[c.head].RV
@@ -122,6 +141,10 @@ func (c *cache) record(ev Event) {
 	}
 	c.history[(c.head+c.count)%n] = ev
 	c.count++
+	c.fanOut(ev)
+}
+
+func (c *cache) fanOut(ev Event) {
 	for w := range c.watchers {
 		if !w.send(ev) {
 			delete(c.watchers, w)

@@ -258,25 +258,48 @@ type UpdateFunc func(cur runtime.Object) (obj runtime.Object, ttl int64, err err
 // GuaranteedUpdate applies update to the current object and writes the result if the object did
 // not change in between, retrying on concurrent writes. When the result encodes exactly as what is
 // stored, nothing is written and the stored object is returned (a no-op keeps its resourceVersion).
+//
+// The first attempt starts from the watch cache's copy rather than a read from etcd: the write's
+// compare-and-swap on the revision catches a stale copy, and only then is etcd read. An attempt
+// that fails or changes nothing on a cached copy is repeated on etcd's state before its outcome
+// is reported, since a stale copy could explain either.
 func (r *Resource) GuaranteedUpdate(ctx context.Context, key string, update UpdateFunc) (runtime.Object, error) {
-	resp, err := r.store.client.Get(ctx, key)
-	if err != nil {
-		return nil, mapEtcdError(err)
-	}
 	var curData []byte
 	var curRev int64
-	if len(resp.Kvs) > 0 {
-		curData, curRev = resp.Kvs[0].Value, resp.Kvs[0].ModRevision
+	var cached runtime.Object // the cache's object curData encodes, until etcd has been read
+	if it, _ := r.cache.get(r.relative(key)); it != nil {
+		data, err := r.encode(it.Object.DeepCopyObject())
+		if err == nil {
+			curData, curRev, cached = data, it.RV, it.Object
+		}
+	}
+	if cached == nil {
+		if err := r.readCurrent(ctx, key, &curData, &curRev); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		var cur runtime.Object
-		if curData != nil {
+		var err error
+		switch {
+		case cached != nil:
+			cur = cached.DeepCopyObject()
+		case curData != nil:
 			if cur, err = r.decode(curData, curRev); err != nil {
 				return nil, err
 			}
 		}
+		fromCache := cached != nil
+		cached = nil
 		obj, ttl, err := update(cur)
 		if err != nil {
+			if fromCache {
+				if changed, rerr := r.refresh(ctx, key, &curData, &curRev); rerr != nil {
+					return nil, rerr
+				} else if changed {
+					continue
+				}
+			}
 			return nil, err
 		}
 		data, err := r.encode(obj)
@@ -284,6 +307,13 @@ func (r *Resource) GuaranteedUpdate(ctx context.Context, key string, update Upda
 			return nil, err
 		}
 		if curData != nil && bytes.Equal(data, curData) {
+			if fromCache {
+				if changed, rerr := r.refresh(ctx, key, &curData, &curRev); rerr != nil {
+					return nil, rerr
+				} else if changed {
+					continue
+				}
+			}
 			return cur, nil
 		}
 		var cmp clientv3.Cmp
@@ -310,7 +340,7 @@ func (r *Resource) GuaranteedUpdate(ctx context.Context, key string, update Upda
 			setRV(obj, tresp.Header.Revision)
 			return obj, nil
 		}
-		// Someone wrote in between: retry on what is there now.
+		// Someone wrote in between (or the cached copy was stale): retry on what is there now.
 		got := tresp.Responses[0].GetResponseRange()
 		if len(got.Kvs) == 0 {
 			curData, curRev = nil, 0
@@ -318,6 +348,28 @@ func (r *Resource) GuaranteedUpdate(ctx context.Context, key string, update Upda
 			curData, curRev = got.Kvs[0].Value, got.Kvs[0].ModRevision
 		}
 	}
+}
+
+// readCurrent reads key's stored encoding and revision from etcd (nil, 0 when absent).
+func (r *Resource) readCurrent(ctx context.Context, key string, data *[]byte, rev *int64) error {
+	resp, err := r.store.client.Get(ctx, key)
+	if err != nil {
+		return mapEtcdError(err)
+	}
+	*data, *rev = nil, 0
+	if len(resp.Kvs) > 0 {
+		*data, *rev = resp.Kvs[0].Value, resp.Kvs[0].ModRevision
+	}
+	return nil
+}
+
+// refresh replaces a cached state with etcd's and says whether it differed.
+func (r *Resource) refresh(ctx context.Context, key string, data *[]byte, rev *int64) (bool, error) {
+	old := *rev
+	if err := r.readCurrent(ctx, key, data, rev); err != nil {
+		return false, err
+	}
+	return *rev != old, nil
 }
 
 // Delete removes the object at key once check accepts the current state (preconditions,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"testing"
 	"time"
 
@@ -197,5 +198,39 @@ func TestWatchResumeAndWindow(t *testing.T) {
 	ev, ok := fw.Next(ctx)
 	if !ok || ev.Type != watch.Deleted {
 		t.Fatalf("filtered watch saw %+v", ev)
+	}
+}
+
+// TestMemoSharedWhileInUse: readers of an item share one encoding; once nobody holds it, a
+// collection frees it and the next reader encodes again.
+func TestMemoSharedWhileInUse(t *testing.T) {
+	it := &Item{Key: "ns/a", Object: cm("ns", "a", "1")}
+	computed := 0
+	enc := func(obj runtime.Object) ([]byte, error) {
+		computed++
+		return []byte(fmt.Sprintf("enc-%d", computed)), nil
+	}
+	cases := []struct {
+		name         string
+		collectFirst bool
+		wantComputed int
+		want         string
+	}{
+		{"first reader encodes", false, 1, "enc-1"},
+		{"second reader shares it", false, 1, "enc-1"},
+		{"after a collection it is encoded again", true, 2, "enc-2"},
+		{"and shared again", false, 2, "enc-2"},
+	}
+	for _, tc := range cases {
+		if tc.collectFirst {
+			goruntime.GC()
+		}
+		b, err := it.Memo("json", enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tc.want || computed != tc.wantComputed {
+			t.Fatalf("%s: got %q after %d encodes, want %q after %d", tc.name, b, computed, tc.want, tc.wantComputed)
+		}
 	}
 }

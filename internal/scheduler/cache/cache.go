@@ -21,14 +21,20 @@ type Cache struct {
 	mu    sync.Mutex
 	nodes map[string]*fw.NodeInfo
 	pods  map[types.UID]*podState
+	// dirty names the nodes changed since synced was last brought up to date, so that a cycle
+	// copies what changed without looking at every node.
+	dirty  map[string]struct{}
+	synced *fw.Snapshot
 }
 
 // New makes an empty cache.
 func New() *Cache {
-	return &Cache{nodes: map[string]*fw.NodeInfo{}, pods: map[types.UID]*podState{}}
+	return &Cache{nodes: map[string]*fw.NodeInfo{}, pods: map[types.UID]*podState{}, dirty: map[string]struct{}{}}
 }
 
+// nodeInfo returns name's NodeInfo for a change, creating a placeholder if needed.
 func (c *Cache) nodeInfo(name string) *fw.NodeInfo {
+	c.dirty[name] = struct{}{}
 	ni := c.nodes[name]
 	if ni == nil {
 		ni = fw.NewNodeInfo()
@@ -55,6 +61,7 @@ func (c *Cache) RemoveNode(name string) {
 	if ni == nil {
 		return
 	}
+	c.dirty[name] = struct{}{}
 	if len(ni.Pods) == 0 {
 		delete(c.nodes, name)
 		return
@@ -131,6 +138,7 @@ func (c *Cache) remove(uid types.UID) {
 	if ni == nil {
 		return
 	}
+	c.dirty[ps.node] = struct{}{}
 	_ = ni.RemovePod(ps.info.Pod)
 	if ni.Node == nil && len(ni.Pods) == 0 {
 		delete(c.nodes, ps.node)
@@ -163,22 +171,40 @@ func (c *Cache) UpdateSnapshot(s *fw.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	changed := false
-	for name, ni := range c.nodes {
-		if gen, ok := s.Generation(name); ok && gen == ni.Generation {
-			continue
+	if s != c.synced {
+		// Another snapshot than last time: compare every node.
+		for name, ni := range c.nodes {
+			if gen, ok := s.Generation(name); ok && gen == ni.Generation {
+				continue
+			}
+			s.Set(name, ni.Clone())
+			changed = true
 		}
-		s.Set(name, ni.Clone())
-		changed = true
-	}
-	// Every cached node is in s now; anything more in s was removed.
-	if s.Len() > len(c.nodes) {
-		for _, name := range s.Names() {
-			if _, ok := c.nodes[name]; !ok {
+		// Every cached node is in s now; anything more in s was removed.
+		if s.Len() > len(c.nodes) {
+			for _, name := range s.Names() {
+				if _, ok := c.nodes[name]; !ok {
+					s.Set(name, nil)
+					changed = true
+				}
+			}
+		}
+		c.synced = s
+	} else {
+		for name := range c.dirty {
+			ni := c.nodes[name]
+			gen, ok := s.Generation(name)
+			switch {
+			case ni == nil && ok:
 				s.Set(name, nil)
+				changed = true
+			case ni != nil && (!ok || gen != ni.Generation):
+				s.Set(name, ni.Clone())
 				changed = true
 			}
 		}
 	}
+	clear(c.dirty)
 	if changed {
 		s.Rebuild()
 	}

@@ -31,6 +31,32 @@ type NodeInfo struct {
 	UsedPorts        map[HostPort]int
 	// Generation changes whenever the NodeInfo does.
 	Generation int64
+
+	// ready caches the Ready condition's status of readyOf, read by a filter on every node of
+	// every cycle: looking it up in the node's conditions each time was a tenth of the filters.
+	ready   corev1.ConditionStatus
+	readyOf *corev1.Node
+}
+
+// ReadyStatus is the status of the node's Ready condition, Unknown when it has none.
+func (n *NodeInfo) ReadyStatus() corev1.ConditionStatus {
+	if n.readyOf != n.Node || n.ready == "" {
+		n.ready, n.readyOf = readyStatus(n.Node), n.Node
+	}
+	return n.ready
+}
+
+func readyStatus(node *corev1.Node) corev1.ConditionStatus {
+	status := corev1.ConditionUnknown
+	if node == nil {
+		return status
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			status = c.Status
+		}
+	}
+	return status
 }
 
 // NewNodeInfo makes a NodeInfo holding pods.
@@ -53,6 +79,7 @@ func (n *NodeInfo) Name() string {
 // SetNode sets or replaces the node.
 func (n *NodeInfo) SetNode(node *corev1.Node) {
 	n.Node = node
+	n.ready, n.readyOf = readyStatus(node), node
 	n.Allocatable = NewResource(node.Status.Allocatable)
 	n.Generation = nextGeneration()
 }
@@ -152,6 +179,8 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		Allocatable:                  n.Allocatable.Clone(),
 		UsedPorts:                    make(map[HostPort]int, len(n.UsedPorts)),
 		Generation:                   n.Generation,
+		ready:                        n.ready,
+		readyOf:                      n.readyOf,
 	}
 	for k, v := range n.UsedPorts {
 		c.UsedPorts[k] = v

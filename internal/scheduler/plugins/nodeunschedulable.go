@@ -65,7 +65,7 @@ type NodeReady struct{}
 func (NodeReady) Name() string { return "NodeReady" }
 
 func (NodeReady) Filter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) *fw.Status {
-	taint := readinessTaint(n.Node)
+	taint := readinessTaint(n.ReadyStatus())
 	if taint == nil || tolerates(pod.Pod, taint) {
 		return nil
 	}
@@ -73,13 +73,7 @@ func (NodeReady) Filter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n 
 }
 
 // readinessTaint is the taint a node's readiness implies, nil when Ready.
-func readinessTaint(node *corev1.Node) *corev1.Taint {
-	status := corev1.ConditionUnknown
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			status = c.Status
-		}
-	}
+func readinessTaint(status corev1.ConditionStatus) *corev1.Taint {
 	switch status {
 	case corev1.ConditionTrue:
 		return nil
