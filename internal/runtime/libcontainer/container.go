@@ -13,10 +13,12 @@ import (
 	"time"
 
 	lc "github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/seccomp"
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/runtime"
+	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/initseccomp"
 	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/shim"
 )
 
@@ -174,16 +176,35 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if st := r.sandboxStatus(s); st.State != runtime.SandboxReady {
 		return fmt.Errorf("sandbox %s is not ready: %w", s.rec.ID, runtime.ErrFailedPrecondition)
 	}
+	config, err := r.containerConfig(c, s)
+	if err != nil {
+		return err
+	}
+	if config.Seccomp != nil {
+		// The init loads the program compiled here, once per profile, instead of compiling the
+		// profile with libseccomp in every container (initseccomp). Without the file, it does.
+		if p, err := r.seccompProgram(config.Seccomp); err != nil {
+			r.warn("seccomp profile not precompiled: containers' inits compile it", "container", id, "err", err)
+		} else if err := initseccomp.Write(c.proc.dir, p); err != nil {
+			return fmt.Errorf("writing the init's seccomp program: %w", err)
+		}
+	}
+	return r.runContainer(c, config)
+}
+
+// containerConfig is libcontainer's configuration of c in sandbox s.
+func (r *Runtime) containerConfig(c *container, s *sandbox) (*configs.Config, error) {
 	shm := ""
 	if !s.rec.HostIPC {
 		shm = filepath.Join(s.proc.dir, "shm")
 	}
+	spec := containerSpec(&c.rec.Config, filepath.Join(c.proc.dir, "rootfs"), cgroupPath(s.rec.CgroupParent, c.rec.ID), shm, s.nsPaths(), &s.rec, seccomp.Enabled)
+	return toConfig(c.rec.ID, spec)
+}
+
+// runContainer starts c's process under config and records the outcome.
+func (r *Runtime) runContainer(c *container, config *configs.Config) error {
 	cfg := &c.rec.Config
-	spec := containerSpec(cfg, filepath.Join(c.proc.dir, "rootfs"), cgroupPath(s.rec.CgroupParent, id), shm, s.nsPaths(), &s.rec, seccomp.Enabled)
-	config, err := toConfig(id, spec)
-	if err != nil {
-		return err
-	}
 	process := &lc.Process{Args: c.rec.Args, Env: c.rec.Env, Cwd: c.rec.Cwd, UID: c.rec.UID, GID: c.rec.GID, AdditionalGroups: c.rec.Groups}
 	logPath := cfg.LogPath
 	if logPath == "" {

@@ -3,8 +3,6 @@ package libcontainer
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/runtime"
+	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/initseccomp"
 	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/shim"
 )
 
@@ -69,10 +68,12 @@ func (r *Runtime) buildExecProfile(rec *containerRecord) *execProfile {
 		s.Rlimits = append(s.Rlimits, shim.Rlimit{Type: l.Type, Soft: l.Soft, Hard: l.Hard})
 	}
 	if cfg.Seccomp != nil {
-		if s.Seccomp, s.SeccompFlags, err = r.seccompProgram(cfg.Seccomp); err != nil {
+		p, err := r.seccompProgram(cfg.Seccomp)
+		if err != nil {
 			xp.why = "seccomp: " + err.Error()
 			return xp
 		}
+		s.Seccomp, s.SeccompFlags = p.Filter, p.Flags
 	}
 	if s.Env, err = execEnv(rec.Env, func() string { return homeOf(rec.Pid, rec.UID) }); err != nil {
 		xp.why = err.Error()
@@ -121,33 +122,28 @@ func capMask(names []string) uint64 {
 	return m
 }
 
-// seccompProgram compiles a profile once per runtime: most containers share a handful.
-func (r *Runtime) seccompProgram(cfg *configs.Seccomp) ([]byte, uint, error) {
-	b, err := json.Marshal(cfg)
+// seccompProgram compiles a profile once per runtime: most containers share a handful. The same
+// program serves the shims' execs and the containers' inits (initseccomp).
+func (r *Runtime) seccompProgram(cfg *configs.Seccomp) (*initseccomp.Program, error) {
+	key, err := initseccomp.Key(cfg)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	key := sha256.Sum256(b)
 	r.bpfMu.Lock()
 	defer r.bpfMu.Unlock()
 	if p, ok := r.bpf[key]; ok {
-		return p.prog, p.flags, nil
+		return p, nil
 	}
 	prog, flags, err := compileSeccomp(cfg)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	if len(r.bpf) >= 64 {
-		clear(r.bpf) // bounded; the next execs compile again
+		clear(r.bpf) // bounded; the next containers compile again
 	}
-	r.bpf[key] = seccompProgram{prog, flags}
-	return prog, flags, nil
-}
-
-// seccompProgram is a compiled profile: the program and the flags it is loaded with.
-type seccompProgram struct {
-	prog  []byte
-	flags uint
+	p := &initseccomp.Program{Key: key, Flags: flags, Filter: prog}
+	r.bpf[key] = p
+	return p, nil
 }
 
 // execEnv is the environment of an exec as libcontainer makes it: the last of each name kept (in

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiff-dev/skiff/internal/runtime"
+	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/initseccomp"
 	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/shim"
 )
 
@@ -52,7 +53,7 @@ type Runtime struct {
 	negOOMDenied atomic.Bool // the host refused a negative oom_score_adj
 
 	bpfMu sync.Mutex
-	bpf   map[[32]byte]seccompProgram // seccomp programs by profile, for the shims' execs
+	bpf   map[[32]byte]*initseccomp.Program // seccomp programs by profile, for inits and the shims' execs
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -72,7 +73,7 @@ func New(cfg Config) (*Runtime, error) {
 		lcRoot:     filepath.Join(cfg.StateDir, "lc"),
 		sandboxes:  map[string]*sandbox{},
 		containers: map[string]*container{},
-		bpf:        map[[32]byte]seccompProgram{},
+		bpf:        map[[32]byte]*initseccomp.Program{},
 	}
 	for _, d := range []string{r.lcRoot, r.sandboxDir(""), r.containerDir("")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

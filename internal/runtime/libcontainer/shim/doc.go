@@ -5,7 +5,8 @@
 // exec.c) run from a constructor of the skiff binary before the Go runtime starts, so a shim costs
 // a few hundred KB of anonymous memory and no Go start-up, while living in the one binary that
 // `go build` makes. The package also hooks libcontainer's "init" re-exec at package
-// initialisation, ahead of the heavy packages of the binary. An exec's settings come from the
+// initialisation, ahead of the heavy packages of the binary, and has the init load the seccomp
+// program the agent precompiled (initseccomp). An exec's settings come from the
 // agent in the request (ExecSpec): the shim must never decide what a process gets. It must never
 // hold container state itself: everything a restarted agent needs is in the container's
 // directory (shim.sock, exit) and in libcontainer's state.

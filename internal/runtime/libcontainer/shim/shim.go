@@ -21,6 +21,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // nsexec: the C half of "init"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiff-dev/skiff/internal/runtime/libcontainer/initseccomp"
 )
 
 func init() {
@@ -29,6 +31,7 @@ func init() {
 	// initialise (Go runs package inits in import-path order as dependencies allow), spares every
 	// container start and every exec the start-up of the whole binary.
 	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_INITPIPE") != "" {
+		initseccomp.Install()
 		libcontainer.Init()
 	}
 }
