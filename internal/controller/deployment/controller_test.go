@@ -428,3 +428,46 @@ func TestComputeHash(t *testing.T) {
 		t.Fatalf("hashes %s %s %s %s: want stable, moved by the collision count and by the template", a, b, c, e)
 	}
 }
+
+// TestStaleOldStatusNeverScalesUp is the last step of a rollout of 4 (maxSurge 1) as the
+// controller sees it right after its own scale-down of the old ReplicaSet from 2 to 1: the old
+// set's status still counts the 2 pods it had (the ReplicaSet controller has not yet written
+// the deletion), so it reports more available pods than its spec asks for. Cleaning up
+// "unhealthy" pods must not read that as -1 unhealthy pods and scale the old set back up,
+// which made the ReplicaSet controller create a pod beyond replicas + maxSurge.
+func TestStaleOldStatusNeverScalesUp(t *testing.T) {
+	tests := []struct {
+		name                       string
+		oldSpec, oldPods, oldAvail int32
+		newAvail                   int32
+		wantOld                    int32 // -1: untouched
+	}{
+		{"stale status after the scale-down to 1", 1, 2, 2, 4, 0},
+		{"stale status, new not yet available", 1, 2, 2, 3, 0},
+		{"status current, the old pod unhealthy", 1, 1, 0, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDeployment(4, image("nginx:2"))
+			old := rsFor(d, "nginx:1", 1, tt.oldSpec, tt.oldAvail, time.Hour)
+			old.Status.Replicas, old.Status.ReadyReplicas = tt.oldPods, tt.oldAvail
+			newRS := rsFor(d, "nginx:2", 2, 4, tt.newAvail, time.Minute)
+			f := newFixture(t, d, old, newRS)
+			f.sync("ns/web")
+			for _, a := range f.client.Actions() {
+				if u, ok := a.(clienttesting.UpdateAction); ok && a.GetResource().Resource == "replicasets" && a.GetSubresource() == "" {
+					if rs := u.GetObject().(*appsv1.ReplicaSet); rs.Name == old.Name && *rs.Spec.Replicas > tt.oldSpec {
+						t.Fatalf("old ReplicaSet scaled up from %d to %d: beyond replicas + maxSurge", tt.oldSpec, *rs.Spec.Replicas)
+					}
+				}
+			}
+			sizes := f.sizes()
+			if got, ok := sizes[old.Name]; (tt.wantOld < 0 && ok) || (tt.wantOld >= 0 && got != tt.wantOld) {
+				t.Fatalf("old ReplicaSet resized %v, want %d (-1: untouched)", sizes, tt.wantOld)
+			}
+			if _, ok := sizes[newRS.Name]; ok {
+				t.Fatalf("new ReplicaSet resized %v", sizes)
+			}
+		})
+	}
+}

@@ -193,7 +193,11 @@ func (c *Controller) cleanupUnhealthy(ctx context.Context, olds []*appsv1.Replic
 		if total >= maxCleanup {
 			break
 		}
-		if replicasOf(rs) == 0 || rs.Status.AvailableReplicas == replicasOf(rs) {
+		// A status that counts at least as many available pods as the spec asks for shows no
+		// unhealthy pod. It counts more right after a scale-down the ReplicaSet controller has
+		// not yet reported: taking that difference as a negative cleanup would scale the old
+		// set back up, beyond replicas + maxSurge.
+		if replicasOf(rs) == 0 || rs.Status.AvailableReplicas >= replicasOf(rs) {
 			continue
 		}
 		n := min(maxCleanup-total, replicasOf(rs)-rs.Status.AvailableReplicas)
