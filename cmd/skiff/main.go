@@ -13,6 +13,13 @@ import (
 )
 
 func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "skiff",
 		Short:         "skiff: a Kubernetes-compatible cluster in one binary",
@@ -21,8 +28,5 @@ func main() {
 	}
 	root.AddCommand(newVersionCommand(), newServerCommand(), newKubectlCommand(), newImageCommand(), newKubeletCommand(),
 		newSchedulerCommand(), newControllerManagerCommand(), newProxyCommand(), newDNSCommand())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	return root
 }
