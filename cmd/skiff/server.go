@@ -37,7 +37,6 @@ func newServerCommand() *cobra.Command {
 			// One --cluster-cidr: node IPAM cuts the Nodes' pod CIDRs from it, and the agent's
 			// proxy masquerades pod traffic leaving it.
 			cfg.Agent.ClusterCIDR = cfg.NodeIPAM.ClusterCIDR
-
 			if advertise != "" {
 				cfg.AdvertiseAddress = net.ParseIP(advertise)
 				if cfg.AdvertiseAddress == nil {
