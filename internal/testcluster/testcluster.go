@@ -49,6 +49,18 @@ type Options struct {
 	// is given; Node.PodCIDR is then what the Node got. The server runs only that controller
 	// unless Server selects others.
 	AllocatePodCIDRs bool
+	// ClusterDNS runs the API server's cluster DNS with its sockets bound on the first node's LAN
+	// address, port 53, inside that node's namespace, as if the server ran on that machine (the
+	// default of `skiff server`: DNS at its advertise address). The server publishes that address
+	// as the endpoint of the kube-dns Service (the tenth address of the service range), and every
+	// node gets --cluster-dns with that Service IP, so a pod's query goes to the VIP and its
+	// node's service proxy DNATs it to the first node, across the LAN from the others. Questions
+	// outside the cluster domain go to DNSUpstreams.
+	ClusterDNS bool
+	// DNSUpstreams are the cluster DNS's upstream resolvers: stubs on loopback in the test process
+	// (where the DNS forwards from). Never a resolver off this machine; when empty, an address on
+	// loopback where nothing listens, so that a stray question fails here instead of leaving.
+	DNSUpstreams []string
 }
 
 // Cluster is a running cluster.
@@ -61,6 +73,9 @@ type Cluster struct {
 	LAN        *nettest.LAN
 	Nodes      []*Node
 	Images     *testimages.Set
+
+	// DNSIP is the kube-dns Service address with Options.ClusterDNS.
+	DNSIP net.IP
 
 	ca     *pki.CA
 	apiURL string
@@ -105,6 +120,9 @@ func Start(t *testing.T, o Options) *Cluster {
 			cfg.NodeIPAM = controllermanager.NodeIPAM{AllocateNodeCIDRs: true,
 				ClusterCIDR: nettest.ClusterCIDR.String(), NodeCIDRMaskSize: 24}
 		}
+		if o.ClusterDNS {
+			c.enableClusterDNS(t, cfg)
+		}
 		if o.Server != nil {
 			o.Server(cfg)
 		}
@@ -131,6 +149,38 @@ func Start(t *testing.T, o Options) *Cluster {
 	c.WaitNodesReady(t, 60*time.Second)
 	c.readPodCIDRs(t)
 	return c
+}
+
+// enableClusterDNS turns the server's cluster DNS on, its sockets in the first host's namespace.
+func (c *Cluster) enableClusterDNS(t *testing.T, cfg *server.Config) {
+	h := c.LAN.Hosts[0]
+	cidr := cfg.ServiceClusterIPRange
+	if cidr == "" {
+		cidr = "10.96.0.0/12" // the server's default
+	}
+	ip, err := server.ClusterDNSIP(cidr)
+	if err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	c.DNSIP = ip
+	cfg.DisableClusterDNS = false
+	cfg.ClusterDNSListen = net.JoinHostPort(h.IP.String(), "53")
+	cfg.DNSUpstreams = c.opts.DNSUpstreams
+	if len(cfg.DNSUpstreams) == 0 {
+		cfg.DNSUpstreams = []string{"127.0.0.1:1"}
+	}
+	cfg.ClusterDNSBind = func(addr string) (pc net.PacketConn, ln net.Listener, err error) {
+		err = h.Do(func() error {
+			if pc, err = net.ListenPacket("udp", addr); err != nil {
+				return err
+			}
+			if ln, err = net.Listen("tcp", addr); err != nil {
+				pc.Close()
+			}
+			return err
+		})
+		return pc, ln, err
+	}
 }
 
 // prepareNode makes a node agent for host h, reaching the API server and the loopback servers.
