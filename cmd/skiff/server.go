@@ -34,6 +34,9 @@ func newServerCommand() *cobra.Command {
 			if !disableProxy {
 				cfg.Agent.ServiceCIDR = cfg.ServiceClusterIPRange
 			}
+			// One --cluster-cidr: the range node IPAM cuts pod CIDRs from is the one the
+			// in-process agent's proxy leaves unmasqueraded.
+			cfg.Agent.ClusterCIDR = cfg.NodeIPAM.ClusterCIDR
 			if advertise != "" {
 				cfg.AdvertiseAddress = net.ParseIP(advertise)
 				if cfg.AdvertiseAddress == nil {
@@ -88,7 +91,6 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.Agent.VXLANPort, "vxlan-port", 8472, "UDP port of the VXLAN overlay")
 	nodeIPAMFlags(f, &cfg.NodeIPAM)
 	f.StringVar(&cfg.Agent.CgroupRoot, "cgroup-root", "", "cgroup below which the node agent puts pods (default: /skiff-<node name>)")
-	f.StringVar(&cfg.Agent.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "the pods' range across nodes: pod traffic leaving it is masqueraded")
 	f.BoolVar(&disableProxy, "disable-proxy", false, "do not run the service proxy in the in-process node agent")
 	f.StringVar(&cfg.Agent.PodManifestPath, "pod-manifest-path", "", "directory of pod manifests the in-process node agent runs as static pods")
 	return cmd
