@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -77,11 +79,12 @@ type Cluster struct {
 	// DNSIP is the kube-dns Service address with Options.ClusterDNS.
 	DNSIP net.IP
 
-	ca     *pki.CA
-	apiURL string
-	home   string // kubectl's $HOME: its caches stay out of the user's
-	opts   Options
-	suffix string // of the node names
+	serviceCIDR string
+	ca          *pki.CA
+	apiURL      string
+	home        string // kubectl's $HOME: its caches stay out of the user's
+	opts        Options
+	suffix      string // of the node names
 }
 
 func randHex(n int) string {
@@ -125,6 +128,10 @@ func Start(t *testing.T, o Options) *Cluster {
 		}
 		if o.Server != nil {
 			o.Server(cfg)
+		}
+		c.serviceCIDR = cfg.ServiceClusterIPRange
+		if c.serviceCIDR == "" {
+			c.serviceCIDR = "10.96.0.0/12" // the server's default
 		}
 	}})
 	c.Client, c.Config, c.Kubeconfig = c.Server.Client, c.Server.Config, c.Server.Kubeconfig
@@ -190,6 +197,14 @@ func (c *Cluster) prepareNode(t *testing.T, h *nettest.Host) *Node {
 	if err != nil {
 		t.Fatalf("testcluster: node %d: %v", h.Index, err)
 	}
+	// A machine reaches ClusterIPs through its default route: the kernel routes a packet before
+	// the proxy's output hook DNATs it, and a destination without a route fails at once with
+	// "network is unreachable". LAN hosts have no default route (nothing may leave the LAN), so
+	// each gets one for the service range alone, onto the LAN: an address the proxy does not
+	// rewrite ends on the test's own switch.
+	if err := routeServiceRange(t, h, c.serviceCIDR); err != nil {
+		t.Fatalf("testcluster: node %s: %v", n.Name, err)
+	}
 	apiAddr := strings.TrimPrefix(c.apiURL, "https://")
 	for _, addr := range append([]string{apiAddr}, c.opts.Loopback...) {
 		if err := forward(t, h, addr); err != nil {
@@ -249,6 +264,23 @@ func (c *Cluster) dialNode(ctx context.Context, network, address string) (net.Co
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
+}
+
+// routeServiceRange routes cidr out of the host's LAN interface.
+func routeServiceRange(t *testing.T, h *nettest.Host, cidr string) error {
+	_, dst, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return fmt.Errorf("service range %q: %w", cidr, err)
+	}
+	nl := h.Netlink(t)
+	link, err := nl.LinkByName(h.Iface)
+	if err != nil {
+		return fmt.Errorf("LAN interface %s: %w", h.Iface, err)
+	}
+	if err := nl.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
+		return fmt.Errorf("route to the service range %s: %w", cidr, err)
+	}
+	return nil
 }
 
 // forward makes addr, a loopback address served in the test process's namespace, reachable at
