@@ -77,7 +77,8 @@ func TestNetwork(t *testing.T) {
 		seen := map[string]bool{}
 		waitAll(t, "every replica answering the ClusterIP from a pod", pods, seen, func() []string {
 			r := c.Kubectl(t, "", "-n", ns, "exec", client.Name, "--", "sh", "-c",
-				fmt.Sprintf("for i in $(seq 1 12); do wget -qO- -T 3 http://%s/hostname; done", vip))
+				fmt.Sprintf("for i in $(seq 1 12); do timeout 5 wget -qO- http://%s/hostname; done", vip))
+			// busybox 1.35's wget -T crashes (SIGSEGV) in this static build: timeout bounds it.
 			if r.Code != 0 {
 				t.Logf("wget loop: %s", r)
 			}
@@ -204,8 +205,17 @@ func reach(t *testing.T, c *testcluster.Cluster, ns string, from, to *v1.Pod) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	if logs := c.Logs(t, ns, to.Name, "app"); !strings.Contains(logs, "/hostname from "+from.Status.PodIP+":") {
-		t.Errorf("%s's log shows no request from %s (source address not preserved?):\n%s", to.Name, from.Status.PodIP, logs)
+	// The container's output reaches its log file asynchronously: wait for the line a while.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		logs := c.Logs(t, ns, to.Name, "app")
+		if strings.Contains(logs, "/hostname from "+from.Status.PodIP+":") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's log shows no request from %s (source address not preserved?):\n%s", to.Name, from.Status.PodIP, logs)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("%s on %s -> %s on %s: source %s preserved", from.Name, from.Spec.NodeName, to.Name, to.Spec.NodeName, from.Status.PodIP)
 }
