@@ -42,6 +42,23 @@ func testNothingLeft(t *testing.T, c *testcluster.Cluster, ns string) {
 			}
 		}
 	}
+	// The check must see what it looks for while it exists, or it would prove nothing.
+	for _, n := range c.Nodes {
+		held := nodeLeftovers(t, n, ns, vips, nodePorts)
+		var veths, rules int
+		for _, h := range held {
+			if strings.Contains(h, ": veth ") {
+				veths++
+			} else if strings.Contains(h, "chain ") || strings.Contains(h, " element for ") {
+				rules++
+			}
+		}
+		if veths == 0 || rules == 0 {
+			t.Fatalf("node %s before the deletes: the check finds %d pod veths and %d Service rules, want some of each:\n%s",
+				n.Name, veths, rules, strings.Join(held, "\n"))
+		}
+		t.Logf("node %s before the deletes: %d entries (%d veths, %d Service rules)", n.Name, len(held), veths, rules)
+	}
 	bg := metav1.DeletePropagationBackground
 	c.Client.AppsV1().Deployments(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, metav1.ListOptions{})
 	c.Client.AppsV1().StatefulSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, metav1.ListOptions{})

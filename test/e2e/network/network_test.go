@@ -73,17 +73,19 @@ func TestNetwork(t *testing.T) {
 	vip := svc.Spec.ClusterIP
 	t.Run("ClusterIPFromPod", func(t *testing.T) {
 		pods := echoPods(t, c, ns, 3)
-		client := c.WaitRunning(t, ns, "client-"+b.Name)
-		seen := map[string]bool{}
-		waitAll(t, "every replica answering the ClusterIP from a pod", pods, seen, func() []string {
-			r := c.Kubectl(t, "", "-n", ns, "exec", client.Name, "--", "sh", "-c",
-				fmt.Sprintf("for i in $(seq 1 12); do timeout 5 wget -qO- http://%s/hostname; done", vip))
-			// busybox 1.35's wget -T crashes (SIGSEGV) in this static build: timeout bounds it.
-			if r.Code != 0 {
-				t.Logf("wget loop: %s", r)
-			}
-			return strings.Fields(r.Stdout)
-		})
+		for _, n := range c.Nodes {
+			client := c.WaitRunning(t, ns, "client-"+n.Name)
+			seen := map[string]bool{}
+			waitAll(t, "every replica answering the ClusterIP from a pod on "+n.Name, pods, seen, func() []string {
+				// busybox 1.35's wget -T crashes (SIGSEGV) in this static build: timeout bounds it.
+				r := c.Kubectl(t, "", "-n", ns, "exec", client.Name, "--", "sh", "-c",
+					fmt.Sprintf("for i in $(seq 1 12); do timeout 5 wget -qO- http://%s/hostname; done", vip))
+				if r.Code != 0 {
+					t.Logf("wget loop: %s", r)
+				}
+				return strings.Fields(r.Stdout)
+			})
+		}
 	})
 	t.Run("ClusterIPFromNode", func(t *testing.T) {
 		pods := echoPods(t, c, ns, 3)
@@ -159,7 +161,17 @@ func TestNetwork(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatalf("kubectl scale: %s", r)
 		}
-		waitSlice(t, c, ns, "echo", "no endpoints", func(ready map[string]bool) bool { return len(ready) == 0 })
+		scaled := time.Now()
+		// Terminating pods stay in the slice, not ready, until they are gone; without a ready
+		// endpoint a ClusterIP has no backend to send a new connection to.
+		waitSlice(t, c, ns, "echo", "no ready endpoint", func(ready map[string]bool) bool {
+			for _, r := range ready {
+				if r {
+					return false
+				}
+			}
+			return true
+		})
 		for _, n := range c.Nodes {
 			// Until the proxy has the change a connection may still go to a stopping pod;
 			// once it has, the refusal comes at once.
@@ -172,13 +184,21 @@ func TestNetwork(t *testing.T) {
 					if took > time.Second {
 						t.Errorf("node %s: refused only after %v", n.Name, took)
 					}
-					t.Logf("node %s: ClusterIP without endpoints refused in %v", n.Name, took.Round(time.Microsecond))
+					t.Logf("node %s: ClusterIP without endpoints refused in %v, %v after the scale to 0", n.Name,
+						took.Round(time.Microsecond), time.Since(scaled).Round(time.Millisecond))
 					break
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("node %s: dialing the ClusterIP without endpoints: %v after %v, want connection refused at once", n.Name, err, took)
 				}
 				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		// From a pod as well: busybox wget reports the refusal.
+		for _, n := range c.Nodes {
+			r := c.Kubectl(t, "", "-n", ns, "exec", "client-"+n.Name, "--", "timeout", "5", "wget", "-qO-", "http://"+vip+"/hostname")
+			if r.Code == 0 || !strings.Contains(r.Stderr, "Connection refused") {
+				t.Errorf("wget of the ClusterIP without endpoints from a pod on %s: want Connection refused; %s", n.Name, r)
 			}
 		}
 	})
