@@ -43,6 +43,11 @@ type Config struct {
 	ResolvConf string
 	// Listen is the address served over UDP and TCP (the same port on both; port 0 picks one).
 	Listen string
+	// Bind, when set, makes the UDP and TCP sockets for Listen instead of this process binding
+	// them in its own network namespace: a caller whose DNS must answer in another namespace (a
+	// test whose hosts are namespaces, a supervisor passing inherited sockets) binds them there.
+	// The server owns and closes what it returns.
+	Bind func(addr string) (net.PacketConn, net.Listener, error)
 	// TTL of the cluster records in seconds (default DefaultTTL).
 	TTL    uint32
 	Logger *slog.Logger
@@ -192,7 +197,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		return ctx.Err()
 	}
-	pc, ln, err := listenBoth(s.cfg.Listen)
+	bind := listenBoth
+	if s.cfg.Bind != nil {
+		bind = s.cfg.Bind
+	}
+	pc, ln, err := bind(s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("dns: %w", err)
 	}

@@ -60,7 +60,7 @@ func newClusterDNS(cfg *Config, bundle *pki.Bundle, url string, onListening func
 		return nil, err
 	}
 	return dns.New(dns.Config{Client: client, Domain: cfg.ClusterDomain, Upstreams: cfg.DNSUpstreams,
-		Listen: cfg.ClusterDNSListen, Logger: cfg.Logger, OnListening: onListening})
+		Listen: cfg.ClusterDNSListen, Bind: cfg.ClusterDNSBind, Logger: cfg.Logger, OnListening: onListening})
 }
 
 // publishClusterDNS keeps the kube-dns Service (at serviceIP, ports 53/UDP and 53/TCP) and its

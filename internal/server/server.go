@@ -87,6 +87,9 @@ type Config struct {
 	// ClusterDNSListen is where the cluster DNS listens, UDP and TCP (default
 	// <advertise address>:53; tests use 127.0.0.1:0).
 	ClusterDNSListen string
+	// ClusterDNSBind, when set, binds the cluster DNS's sockets for ClusterDNSListen (see
+	// dns.Config.Bind); tests whose hosts are network namespaces bind them inside one.
+	ClusterDNSBind func(addr string) (net.PacketConn, net.Listener, error)
 	// ClusterDomain is the cluster's DNS domain (default cluster.local).
 	ClusterDomain string
 	// DNSUpstreams are the resolvers the cluster DNS forwards other names to (default: the

@@ -19,5 +19,12 @@
 // controller gives them. While a cluster runs, the nftables guard of package netguard drops any
 // packet to the cluster, service or LAN ranges that would leave through the machine's uplink.
 //
+// Each host routes the service range onto the LAN, as a machine's default route would, so that
+// ClusterIPs work from the nodes' own namespaces. With Options.ClusterDNS the server's cluster DNS
+// binds its sockets on the first host's LAN address (port 53) inside that host's namespace, as if
+// the server ran there; it is the kube-dns Service's endpoint, and every node passes the Service's
+// address as --cluster-dns, so pods reach it through their node's service proxy. Its upstreams are
+// the test's (stubs on loopback), never the machine's resolvers.
+//
 // It is for tests only and must never be imported by production code.
 package testcluster

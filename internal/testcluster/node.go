@@ -104,6 +104,9 @@ func (c *Cluster) newNode(t *testing.T, h *nettest.Host, name string, o Options)
 	if !o.AllocatePodCIDRs {
 		n.args = append(n.args, "--pod-cidr", h.PodCIDR.String())
 	}
+	if c.DNSIP != nil {
+		n.args = append(n.args, "--cluster-dns", c.DNSIP.String())
+	}
 	if o.NodeArgs != nil {
 		n.args = append(n.args, o.NodeArgs(n)...)
 	}

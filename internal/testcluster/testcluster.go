@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/network/nettest"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -49,6 +51,18 @@ type Options struct {
 	// is given; Node.PodCIDR is then what the Node got. The server runs only that controller
 	// unless Server selects others.
 	AllocatePodCIDRs bool
+	// ClusterDNS runs the API server's cluster DNS with its sockets bound on the first node's LAN
+	// address, port 53, inside that node's namespace, as if the server ran on that machine (the
+	// default of `skiff server`: DNS at its advertise address). The server publishes that address
+	// as the endpoint of the kube-dns Service (the tenth address of the service range), and every
+	// node gets --cluster-dns with that Service IP, so a pod's query goes to the VIP and its
+	// node's service proxy DNATs it to the first node, across the LAN from the others. Questions
+	// outside the cluster domain go to DNSUpstreams.
+	ClusterDNS bool
+	// DNSUpstreams are the cluster DNS's upstream resolvers: stubs on loopback in the test process
+	// (where the DNS forwards from). Never a resolver off this machine; when empty, an address on
+	// loopback where nothing listens, so that a stray question fails here instead of leaving.
+	DNSUpstreams []string
 }
 
 // Cluster is a running cluster.
@@ -62,11 +76,15 @@ type Cluster struct {
 	Nodes      []*Node
 	Images     *testimages.Set
 
-	ca     *pki.CA
-	apiURL string
-	home   string // kubectl's $HOME: its caches stay out of the user's
-	opts   Options
-	suffix string // of the node names
+	// DNSIP is the kube-dns Service address with Options.ClusterDNS.
+	DNSIP net.IP
+
+	serviceCIDR string
+	ca          *pki.CA
+	apiURL      string
+	home        string // kubectl's $HOME: its caches stay out of the user's
+	opts        Options
+	suffix      string // of the node names
 }
 
 func randHex(n int) string {
@@ -105,8 +123,15 @@ func Start(t *testing.T, o Options) *Cluster {
 			cfg.NodeIPAM = controllermanager.NodeIPAM{AllocateNodeCIDRs: true,
 				ClusterCIDR: nettest.ClusterCIDR.String(), NodeCIDRMaskSize: 24}
 		}
+		if o.ClusterDNS {
+			c.enableClusterDNS(t, cfg)
+		}
 		if o.Server != nil {
 			o.Server(cfg)
+		}
+		c.serviceCIDR = cfg.ServiceClusterIPRange
+		if c.serviceCIDR == "" {
+			c.serviceCIDR = "10.96.0.0/12" // the server's default
 		}
 	}})
 	c.Client, c.Config, c.Kubeconfig = c.Server.Client, c.Server.Config, c.Server.Kubeconfig
@@ -133,12 +158,52 @@ func Start(t *testing.T, o Options) *Cluster {
 	return c
 }
 
+// enableClusterDNS turns the server's cluster DNS on, its sockets in the first host's namespace.
+func (c *Cluster) enableClusterDNS(t *testing.T, cfg *server.Config) {
+	h := c.LAN.Hosts[0]
+	cidr := cfg.ServiceClusterIPRange
+	if cidr == "" {
+		cidr = "10.96.0.0/12" // the server's default
+	}
+	ip, err := server.ClusterDNSIP(cidr)
+	if err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+	c.DNSIP = ip
+	cfg.DisableClusterDNS = false
+	cfg.ClusterDNSListen = net.JoinHostPort(h.IP.String(), "53")
+	cfg.DNSUpstreams = c.opts.DNSUpstreams
+	if len(cfg.DNSUpstreams) == 0 {
+		cfg.DNSUpstreams = []string{"127.0.0.1:1"}
+	}
+	cfg.ClusterDNSBind = func(addr string) (pc net.PacketConn, ln net.Listener, err error) {
+		err = h.Do(func() error {
+			if pc, err = net.ListenPacket("udp", addr); err != nil {
+				return err
+			}
+			if ln, err = net.Listen("tcp", addr); err != nil {
+				pc.Close()
+			}
+			return err
+		})
+		return pc, ln, err
+	}
+}
+
 // prepareNode makes a node agent for host h, reaching the API server and the loopback servers.
 func (c *Cluster) prepareNode(t *testing.T, h *nettest.Host) *Node {
 	t.Helper()
 	n, err := c.newNode(t, h, fmt.Sprintf("n%d-%s", h.Index, c.suffix), c.opts)
 	if err != nil {
 		t.Fatalf("testcluster: node %d: %v", h.Index, err)
+	}
+	// A machine reaches ClusterIPs through its default route: the kernel routes a packet before
+	// the proxy's output hook DNATs it, and a destination without a route fails at once with
+	// "network is unreachable". LAN hosts have no default route (nothing may leave the LAN), so
+	// each gets one for the service range alone, onto the LAN: an address the proxy does not
+	// rewrite ends on the test's own switch.
+	if err := routeServiceRange(t, h, c.serviceCIDR); err != nil {
+		t.Fatalf("testcluster: node %s: %v", n.Name, err)
 	}
 	apiAddr := strings.TrimPrefix(c.apiURL, "https://")
 	for _, addr := range append([]string{apiAddr}, c.opts.Loopback...) {
@@ -199,6 +264,23 @@ func (c *Cluster) dialNode(ctx context.Context, network, address string) (net.Co
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, address)
+}
+
+// routeServiceRange routes cidr out of the host's LAN interface.
+func routeServiceRange(t *testing.T, h *nettest.Host, cidr string) error {
+	_, dst, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return fmt.Errorf("service range %q: %w", cidr, err)
+	}
+	nl := h.Netlink(t)
+	link, err := nl.LinkByName(h.Iface)
+	if err != nil {
+		return fmt.Errorf("LAN interface %s: %w", h.Iface, err)
+	}
+	if err := nl.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: dst, Scope: netlink.SCOPE_LINK}); err != nil {
+		return fmt.Errorf("route to the service range %s: %w", cidr, err)
+	}
+	return nil
 }
 
 // forward makes addr, a loopback address served in the test process's namespace, reachable at
