@@ -38,7 +38,7 @@ func TestWorkloads(t *testing.T) {
 
 // testDeployment applies the example nginx Deployment (with the local nginx image), scales it,
 // rolls it to another image and back, and checks on every pod change that the rollout keeps
-// replicas - maxUnavailable pods ready and at most replicas + maxSurge pods.
+// replicas - maxUnavailable pods ready and never creates a pod of the template it leaves.
 func testDeployment(t *testing.T, c *testcluster.Cluster) {
 	ns := namespace(t, c, "deploy")
 	src, err := os.ReadFile(filepath.Join("..", "..", "..", "examples", "nginx-deployment.yaml"))
@@ -82,25 +82,28 @@ func testDeployment(t *testing.T, c *testcluster.Cluster) {
 		settled(replicas, nginx)
 	}
 
-	// A rolling update of 4 with the default 25 % / 25 %: never fewer than 3 ready pods.
-	const replicas, maxUnavailable, maxSurge = 4, 1, 1
-	var overSurge []string
+	// A rolling update of 4 with the default 25 % / 25 %: never fewer than 3 ready pods, and no
+	// pod of the old template created meanwhile (an old ReplicaSet scaled back up). Live pods are
+	// not bounded by replicas + maxSurge: upstream bounds the ReplicaSets' spec.replicas, and an
+	// old set's pods go some time after its scale-down while the new set already grows.
+	const replicas, maxUnavailable = 4, 1
+	var regrown []string
+	target := testserver // the rollout's image; the check runs under w.mu
 	w.setCheck(func(ev watch.EventType, p *v1.Pod, pods map[string]*v1.Pod) string {
 		if r := count(pods, ready); r < replicas-maxUnavailable {
 			return fmt.Sprintf("%d ready pods, fewer than replicas - maxUnavailable = %d", r, replicas-maxUnavailable)
 		}
-		// Counted apart from the check's own failure so that every excess is reported with the
-		// pods it saw, not just the first.
-		if live := count(pods, func(p *v1.Pod) bool { return p.DeletionTimestamp == nil }); live > replicas+maxSurge {
-			overSurge = append(overSurge, fmt.Sprintf("%s %s: %d live pods\n%s", ev, p.Name, live, describe(pods)))
+		// Counted apart from the check's own failure so that every such pod is reported.
+		if ev == watch.Added && p.Spec.Containers[0].Image != target {
+			regrown = append(regrown, fmt.Sprintf("%s (%s)\n%s", p.Name, p.Spec.Containers[0].Image, describe(pods)))
 		}
 		return ""
 	})
 	defer func() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		for _, o := range overSurge {
-			t.Errorf("more than replicas + maxSurge = %d pods during the rollout: %s", replicas+maxSurge, o)
+		for _, o := range regrown {
+			t.Errorf("a pod of the old template was created during the rollout: %s", o)
 		}
 	}()
 	kubectl(t, c, "set", "image", "-n", ns, "deployment/nginx-deployment", "nginx="+testserver)
@@ -114,6 +117,9 @@ func testDeployment(t *testing.T, c *testcluster.Cluster) {
 		}
 	}
 
+	w.mu.Lock()
+	target = nginx
+	w.mu.Unlock()
 	kubectl(t, c, "rollout", "undo", "-n", ns, "deployment/nginx-deployment")
 	rolloutStatus()
 	settled(replicas, nginx)

@@ -19,20 +19,25 @@ import (
 	"github.com/skiff-dev/skiff/test/fakenodes"
 )
 
-// surgeWatch follows a namespace's pods and records every moment more pods are live (not being
-// deleted) than the limit allows; a limit of 0 checks nothing.
+// surgeWatch follows a namespace's pods during a rollout to newImage and records every pod of
+// another image created meanwhile: an old ReplicaSet scaled back up. ("" checks nothing.)
+//
+// It does not bound the live pods by replicas + maxSurge: upstream bounds the sum of the
+// ReplicaSets' spec.replicas, and an old ReplicaSet's pods go some time after its scale-down,
+// while the new one may already grow into the room, so live pods briefly exceed the bound there
+// too. The live count is in the history for reading.
 type surgeWatch struct {
-	mu     sync.Mutex
-	pods   map[string]*corev1.Pod
-	limit  int
-	over   []string
-	events []string
+	mu       sync.Mutex
+	pods     map[string]*corev1.Pod
+	newImage string
+	over     []string
+	events   []string
 }
 
-func (s *surgeWatch) setLimit(n int) {
+func (s *surgeWatch) setRollout(newImage string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.limit = n
+	s.newImage = newImage
 	s.events = nil
 }
 
@@ -56,10 +61,10 @@ func (s *surgeWatch) observe(ev watch.EventType, p *corev1.Pod) {
 		desc = append(desc, fmt.Sprintf("%s(%s,%s,ready=%v)", q.Name, q.Spec.Containers[0].Image, state, podReady(q)))
 	}
 	slices.Sort(desc)
-	s.events = append(s.events, fmt.Sprintf("%s %s: %s", ev, p.Name, strings.Join(desc, " ")))
-	if s.limit > 0 && live > s.limit {
-		s.over = append(s.over, fmt.Sprintf("%d live pods, limit %d, after %s %s; history:\n  %s",
-			live, s.limit, ev, p.Name, strings.Join(s.events, "\n  ")))
+	s.events = append(s.events, fmt.Sprintf("%s %s (%d live): %s", ev, p.Name, live, strings.Join(desc, " ")))
+	if s.newImage != "" && ev == watch.Added && p.Spec.Containers[0].Image != s.newImage {
+		s.over = append(s.over, fmt.Sprintf("pod %s of %s created during the rollout to %s; history:\n  %s",
+			p.Name, p.Spec.Containers[0].Image, s.newImage, strings.Join(s.events, "\n  ")))
 	}
 }
 
@@ -72,13 +77,13 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-// TestDeploymentRolloutStaysWithinSurge repeats what the workloads e2e does (scale 2→5→1→4,
+// TestDeploymentRolloutNeverRegrowsOld repeats what the workloads e2e does (scale 2→5→1→4,
 // then change the image) with pods that take a while to become ready and to stop, and checks
-// on every pod event that a rolling update never runs more than replicas + maxSurge live pods.
+// on every pod event that a rolling update never creates a pod of the old template.
 // The race that once broke this (an old ReplicaSet scaled back up on a stale status) needs the
 // ReplicaSet controller to sync between two writes of one Deployment sync, so this test catches
 // it only now and then; TestStaleOldStatusNeverScalesUp in the deployment package pins it down.
-func TestDeploymentRolloutStaysWithinSurge(t *testing.T) {
+func TestDeploymentRolloutNeverRegrowsOld(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
 	ns := fmt.Sprintf("wl-%d-surge", nsCounter.Add(1))
@@ -182,20 +187,19 @@ func TestDeploymentRolloutStaysWithinSurge(t *testing.T) {
 			}
 			settled(r)
 		}
-		// 4 replicas with the default 25 % / 25 %: maxSurge 1.
-		sw.setLimit(5)
 		image++
+		sw.setRollout(fmt.Sprintf("img:%d", image))
 		patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"img:%d"}]}}}}`, image)
 		if _, err := dc.Patch(ctx, "web", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		settled(4)
-		sw.setLimit(0)
+		sw.setRollout("")
 		sw.mu.Lock()
 		over := slices.Clone(sw.over)
 		sw.mu.Unlock()
 		if len(over) > 0 {
-			t.Fatalf("round %d: more than replicas + maxSurge pods during the rollout:\n%s", round, over[0])
+			t.Fatalf("round %d: %s", round, over[0])
 		}
 	}
 }
