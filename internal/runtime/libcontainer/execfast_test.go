@@ -369,6 +369,28 @@ func statusLine(t *testing.T, pid int, prefix string) string {
 }
 
 // seccompFilters returns pid's filters, as the kernel holds them (PTRACE_SECCOMP_GET_FILTER).
+// waitTraceStop waits, at most 10 s, until pid is in its ptrace stop: its wait notification, or
+// the stop as /proc shows it (a notification can be slow to come on a loaded machine; a stop seen
+// there is as good for reading filters).
+func waitTraceStop(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		var ws unix.WaitStatus
+		if got, err := unix.Wait4(pid, &ws, unix.WALL|unix.WNOHANG, nil); err != nil {
+			t.Fatal(err)
+		} else if got == pid {
+			return
+		}
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			// The state follows the command's closing parenthesis.
+			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 't' {
+				return
+			}
+		}
+	}
+	t.Fatalf("pid %d did not stop for its tracer within 10 s", pid)
+}
+
 func seccompFilters(t *testing.T, pid int) [][]byte {
 	t.Helper()
 	goruntime.LockOSThread()
@@ -380,10 +402,7 @@ func seccompFilters(t *testing.T, pid int) [][]byte {
 	if err := unix.PtraceInterrupt(pid); err != nil {
 		t.Fatal(err)
 	}
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(pid, &ws, unix.WALL, nil); err != nil {
-		t.Fatal(err)
-	}
+	waitTraceStop(t, pid)
 	const getFilter = 0x420c // PTRACE_SECCOMP_GET_FILTER
 	var out [][]byte
 	for i := 0; ; i++ {
