@@ -162,9 +162,10 @@ func TestNetwork(t *testing.T) {
 			t.Fatalf("kubectl scale: %s", r)
 		}
 		scaled := time.Now()
-		// Terminating pods stay in the slice, not ready, until they are gone; without a ready
-		// endpoint a ClusterIP has no backend to send a new connection to.
-		waitSlice(t, c, ns, "echo", "no ready endpoint", func(ready map[string]bool) bool {
+		// Terminating pods stay in the slice until they are gone, and the proxy still uses those
+		// that serve while no endpoint is ready; once none serves, a new connection has no
+		// backend and must be refused at once.
+		waitSlice(t, c, ns, "echo", "no ready or serving endpoint", func(ready map[string]bool) bool {
 			for _, r := range ready {
 				if r {
 					return false
@@ -320,8 +321,13 @@ func waitSlice(t *testing.T, c *testcluster.Cluster, ns, svc, what string, cond 
 			last = map[string]bool{}
 			for _, s := range l.Items {
 				for _, e := range s.Endpoints {
+					// What the proxy sends new connections to: ready endpoints, or, when a
+					// Service has none, those still serving while they terminate.
+					ready := e.Conditions.Ready == nil || *e.Conditions.Ready
+					serving := e.Conditions.Serving != nil && *e.Conditions.Serving
+					terminating := e.Conditions.Terminating != nil && *e.Conditions.Terminating
 					for _, a := range e.Addresses {
-						last[a] = e.Conditions.Ready == nil || *e.Conditions.Ready
+						last[a] = ready || (serving && terminating)
 					}
 				}
 			}
