@@ -129,26 +129,8 @@ func (c *Controller) serviceChanged(obj any) {
 }
 
 func (c *Controller) podChanged(old, cur any) {
-	if t, ok := cur.(cache.DeletedFinalStateUnknown); ok {
-		cur = t.Obj
-	}
-	pod, ok := cur.(*corev1.Pod)
-	if !ok {
-		return
-	}
-	sets := []map[string]string{pod.Labels}
-	if o, ok := old.(*corev1.Pod); ok {
-		if !serviceendpoints.Relevant(o, pod) {
-			return
-		}
-		sets = append(sets, o.Labels)
-	}
-	keys, err := serviceendpoints.ServicesOf(c.services, pod.Namespace, sets...)
-	if err != nil {
-		return
-	}
 	now := c.cfg.Now()
-	for _, key := range keys {
+	for _, key := range serviceendpoints.ServicesOfPodChange(c.services, old, cur) {
 		c.triggers.Note(key, now)
 		if c.cfg.BatchPeriod > 0 {
 			c.queue.AddAfter(key, c.cfg.BatchPeriod)

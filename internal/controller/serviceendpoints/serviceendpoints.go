@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/tools/cache"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -165,6 +167,28 @@ func ServicesOf(services corelisters.ServiceLister, namespace string, podLabels 
 		}
 	}
 	return keys, nil
+}
+
+// ServicesOfPodChange lists the keys of the Services whose endpoints a pod event may change: a
+// pod handler's old and new objects (old nil for an add; a tombstone for a delete), none for an
+// update no endpoint can see.
+func ServicesOfPodChange(services corelisters.ServiceLister, old, cur any) []string {
+	if t, ok := cur.(cache.DeletedFinalStateUnknown); ok {
+		cur = t.Obj
+	}
+	pod, ok := cur.(*corev1.Pod)
+	if !ok {
+		return nil
+	}
+	sets := []map[string]string{pod.Labels}
+	if o, ok := old.(*corev1.Pod); ok {
+		if !Relevant(o, pod) {
+			return nil
+		}
+		sets = append(sets, o.Labels)
+	}
+	keys, _ := ServicesOf(services, pod.Namespace, sets...)
+	return keys
 }
 
 // TriggerTimes remembers, per Service key, when the earliest change not yet written out was
