@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"bufio"
 	"context"
 	"fmt"
@@ -154,6 +155,24 @@ func memory(pid int) (rssAnon, rss int64) {
 		}
 	}
 	return rssAnon, rss
+}
+
+// pidCPU is a process's user+system CPU time so far, from /proc/<pid>/stat (clock ticks of 10 ms).
+func pidCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: fields are counted after its closing parenthesis, where
+	// utime and stime are the 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscanf(f[11], "%d", &ut)
+	fmt.Sscanf(f[12], "%d", &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // latencies collects durations and reports percentiles.

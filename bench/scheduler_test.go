@@ -80,7 +80,7 @@ func BenchmarkSchedule(b *testing.B) {
 	ctx := context.Background()
 	// The floor runs on a server of its own, stopped before the measured one starts, so that the
 	// measured server holds the workload's pods only when its memory is read.
-	floorTime := schedFloor(b, pods)
+	floorTime, floorCPU := schedFloor(b, pods)
 	s := startServer(b)
 	admin := s.client(b)
 	clients := make([]kubernetes.Interface, schedClients)
@@ -146,6 +146,7 @@ func BenchmarkSchedule(b *testing.B) {
 		}
 	}()
 	profDone := s.startCPUProfile(b, fmt.Sprintf("schedule-%d-%d", pods, nodes), time.Duration(envInt("SKIFF_BENCH_PROFILE_SECONDS", 20))*time.Second)
+	serverCPU0, clientCPU0 := pidCPU(s.cmd.Process.Pid), processCPU()
 	b.ResetTimer()
 	started, createTime := runClients(b, clients, pods, func(cs kubernetes.Interface, i int) error {
 		_, err := cs.CoreV1().Pods("sched").Create(ctx, schedPod("sched", fmt.Sprintf("p-%d", i), ""), metav1.CreateOptions{})
@@ -157,6 +158,8 @@ func BenchmarkSchedule(b *testing.B) {
 		b.Fatalf("only %d of %d pods bound", len(bound), pods)
 	}
 	b.StopTimer()
+	// CPU per pod is the figure least moved by what else runs on the machine.
+	serverCPU, clientCPU := pidCPU(s.cmd.Process.Pid)-serverCPU0, processCPU()-clientCPU0
 	first, last := started[0], time.Time{}
 	var lat latencies
 	for i, t := range started {
@@ -186,17 +189,22 @@ func BenchmarkSchedule(b *testing.B) {
 	b.ReportMetric(float64(pods)/createTime.Seconds(), "creates/s")
 	b.ReportMetric(float64(pods)/floorTime.Seconds(), "floor-creates/s")
 	b.ReportMetric(float64(rss)/(1<<20), "server-rss-MB")
+	b.ReportMetric(ms(serverCPU)/float64(pods), "server-cpu-ms/pod")
+	b.ReportMetric(ms(floorCPU)/float64(pods), "floor-server-cpu-ms/pod")
+	b.ReportMetric(ms(clientCPU)/float64(pods), "bench-cpu-ms/pod")
 	fmt.Fprintf(os.Stderr, "schedule: %d pods on %d nodes (created in %v): all bound %v after the first create (%.0f pods/s), "+
 		"creates %.0f/s, floor (unscheduled pods) %.0f/s; latency p50 %.1f ms p99 %.1f ms; pods per node %d..%d; "+
-		"server RssAnon %.0f MB VmRSS %.0f MB; load %s\n",
+		"server RssAnon %.0f MB VmRSS %.0f MB; CPU per pod: server %.2f ms (floor %.2f ms), benchmark process %.2f ms; load %s\n",
 		pods, nodes, nodeTime.Round(time.Millisecond), total.Round(time.Millisecond), float64(pods)/total.Seconds(),
 		float64(pods)/createTime.Seconds(), float64(pods)/floorTime.Seconds(), ms(lat.pct(0.5)), ms(lat.pct(0.99)),
-		minPer, maxPer, float64(rssAnon)/(1<<20), float64(rss)/(1<<20), loadavg())
+		minPer, maxPer, float64(rssAnon)/(1<<20), float64(rss)/(1<<20),
+		ms(serverCPU)/float64(pods), ms(floorCPU)/float64(pods), ms(clientCPU)/float64(pods), loadavg())
 }
 
 // schedFloor creates pods pods for a scheduler nobody runs from schedClients clients on a fresh
-// server and returns the wall time: the raw pod create rate on this machine, now.
-func schedFloor(b *testing.B, pods int) time.Duration {
+// server and returns the wall time, the raw pod create rate on this machine now, and the server's
+// CPU time meanwhile.
+func schedFloor(b *testing.B, pods int) (time.Duration, time.Duration) {
 	s := startServer(b)
 	defer s.stop()
 	clients := make([]kubernetes.Interface, schedClients)
@@ -204,11 +212,12 @@ func schedFloor(b *testing.B, pods int) time.Duration {
 		clients[i] = s.client(b)
 	}
 	newNamespace(b, clients[0], "floor")
+	cpu0 := pidCPU(s.cmd.Process.Pid)
 	_, d := runClients(b, clients, pods, func(cs kubernetes.Interface, i int) error {
 		_, err := cs.CoreV1().Pods("floor").Create(context.Background(), schedPod("floor", fmt.Sprintf("f-%d", i), "nobody"), metav1.CreateOptions{})
 		return err
 	})
-	return d
+	return d, pidCPU(s.cmd.Process.Pid) - cpu0
 }
 
 func nodeLease(node string) *coordinationv1.Lease {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 )
 
@@ -49,6 +50,7 @@ func newControllerManagerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apiclient.Protobuf(rc)
 			rc.QPS, rc.Burst = qps, burst
 			rc.UserAgent = "skiff-controller-manager"
 			cfg.RESTConfig = rc

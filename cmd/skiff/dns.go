@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/dns"
 )
 
@@ -35,6 +36,7 @@ func newDNSCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apiclient.Protobuf(rc)
 			rc.UserAgent = "skiff-dns"
 			if cfg.Client, err = kubernetes.NewForConfig(rc); err != nil {
 				return err

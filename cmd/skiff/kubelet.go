@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 )
 
@@ -71,6 +72,7 @@ func newKubeletCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apiclient.Protobuf(rc)
 			rc.QPS, rc.Burst = 50, 100
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/proxy"
 )
 
@@ -50,6 +51,7 @@ func newProxyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apiclient.Protobuf(rc)
 			rc.QPS, rc.Burst = 50, 100
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/leaderlease"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 )
@@ -39,6 +40,7 @@ func newSchedulerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			apiclient.Protobuf(rc)
 			rc.QPS, rc.Burst, rc.UserAgent = qps, burst, "skiff-scheduler"
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {

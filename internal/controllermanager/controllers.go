@@ -1,12 +1,14 @@
 package controllermanager
 
 import (
-	"k8s.io/client-go/metadata/metadatainformer"
-
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
@@ -100,7 +102,9 @@ func newGarbageCollector(c *Context) (Runner, error) {
 	}
 	return garbagecollector.New(garbagecollector.Config{Metadata: md, Discovery: client.Discovery(),
 		Informers: metadatainformer.NewSharedInformerFactory(md, 0),
-		Recorder:  c.Recorder("garbage-collector-controller"), Logger: c.Logger})
+		// Asked for now so that the manager starts it with the others.
+		Typed:    map[schema.GroupVersionResource]cache.SharedIndexInformer{corev1.SchemeGroupVersion.WithResource("pods"): c.Informers.Core().V1().Pods().Informer()},
+		Recorder: c.Recorder("garbage-collector-controller"), Logger: c.Logger})
 }
 
 func newNamespace(c *Context) (Runner, error) {

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-dev/skiff/internal/informershare"
 	"github.com/skiff-dev/skiff/internal/leaderlease"
 )
 
@@ -116,6 +117,9 @@ type Config struct {
 	// LeaderElect makes the manager run controllers only while it holds the Lease.
 	LeaderElect    bool
 	LeaderElection LeaderElection
+	// SharedPods, when set, is the pod informer the controllers share with other components of
+	// their process (the scheduler in `skiff server`), instead of a watch of their own.
+	SharedPods *informershare.Shared
 	// NodeMonitorGracePeriod is how long a node may go without a heartbeat before the node
 	// lifecycle controller marks it Unknown (upstream --node-monitor-grace-period, default 40 s);
 	// NodeMonitorPeriod is the pace of its checks (--node-monitor-period, default 5 s). Zero
@@ -229,7 +233,10 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 func runControllers(ctx context.Context, cfg Config, client kubernetes.Interface, selected []Descriptor, log *slog.Logger) {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod, informers.WithTransform(dropManagedFields))
+	factory := informers.NewSharedInformerFactoryWithOptions(client, cfg.ResyncPeriod, informers.WithTransform(informershare.DropManagedFields))
+	if cfg.SharedPods != nil {
+		cfg.SharedPods.Use(factory, &corev1.Pod{})
+	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
@@ -294,13 +301,4 @@ func CheckNodeMonitor(grace, period time.Duration) error {
 		return fmt.Errorf("node monitor period %v must be shorter than the node monitor grace period %v", period, grace)
 	}
 	return nil
-}
-
-// dropManagedFields keeps managedFields out of the informer caches, as upstream's controller
-// manager does: no controller reads them, and they are a fifth of a cached pod.
-func dropManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }

@@ -3,13 +3,13 @@ package scheduler
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/skiff-dev/skiff/internal/informershare"
 	"github.com/skiff-dev/skiff/internal/scheduler/queue"
 )
 
@@ -75,19 +75,26 @@ func nodeOf(obj any) *corev1.Node {
 // addHandlers wires the informers: pods not finished (bound ones into the cache, our pending ones
 // into the queue), nodes, and what the volume and affinity plugins read.
 func (s *Scheduler) addHandlers() error {
-	// Finished pods hold no resources; leaving them out of the watch keeps the cache small.
-	s.podFactory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(dropManagedFields),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.AndSelectors(
-				fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
-				fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed))).String()
-		}))
+	if s.cfg.SharedPods != nil {
+		// One pod informer with the controller manager in the same process: it holds finished
+		// pods too, which the handlers below pass over.
+		s.podFactory = informers.NewSharedInformerFactory(s.client, 0)
+		s.cfg.SharedPods.Use(s.podFactory, &corev1.Pod{})
+	} else {
+		// Finished pods hold no resources; leaving them out of the watch keeps the cache small.
+		s.podFactory = informers.NewSharedInformerFactoryWithOptions(s.client, 0, informers.WithTransform(informershare.DropManagedFields),
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.AndSelectors(
+					fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+					fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed))).String()
+			}))
+	}
 	podInformer := s.podFactory.Core().V1().Pods().Informer()
-	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := podInformer.AddEventHandler(unfinishedPods(cache.ResourceEventHandlerFuncs{
 		AddFunc:    s.onPodAdd,
 		UpdateFunc: s.onPodUpdate,
 		DeleteFunc: s.onPodDelete,
-	}); err != nil {
+	})); err != nil {
 		return err
 	}
 	if _, err := s.factory.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -223,11 +230,34 @@ func (s *Scheduler) onPodDelete(obj any) {
 	s.nominator.set(pod, "")
 }
 
-// dropManagedFields keeps managedFields out of the informer caches, as upstream's scheduler does:
-// nothing here reads them, and they are a fifth of a cached pod.
-func dropManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
-		m.SetManagedFields(nil)
+func finished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// unfinishedPods shows h the pods as a watch of unfinished pods would: a finished pod is not
+// there, and a pod that finishes is deleted (it no longer holds resources on its node). The
+// API server does the same for a field-selected watch; a shared, unfiltered informer needs it here.
+func unfinishedPods(h cache.ResourceEventHandlerFuncs) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if p := podOf(obj); p != nil && !finished(p) {
+				h.AddFunc(obj)
+			}
+		},
+		UpdateFunc: func(oldObj, newObj any) {
+			o, n := podOf(oldObj), podOf(newObj)
+			switch {
+			case n == nil:
+			case !finished(n):
+				h.UpdateFunc(oldObj, newObj)
+			case o != nil && !finished(o):
+				h.DeleteFunc(oldObj)
+			}
+		},
+		DeleteFunc: func(obj any) {
+			if p := podOf(obj); p != nil && !finished(p) {
+				h.DeleteFunc(obj)
+			}
+		},
 	}
-	return obj, nil
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 
+	"github.com/skiff-dev/skiff/internal/informershare"
 	schedcache "github.com/skiff-dev/skiff/internal/scheduler/cache"
 	fw "github.com/skiff-dev/skiff/internal/scheduler/framework"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
@@ -45,6 +46,9 @@ type Config struct {
 	PercentageOfNodesToScore int
 	// DelayedBinder handles WaitForFirstConsumer claims; nil until the storage work provides one.
 	DelayedBinder plugins.DelayedBinder
+	// SharedPods, when set, is the pod informer the scheduler shares with other components of its
+	// process, instead of a watch of its own.
+	SharedPods *informershare.Shared
 }
 
 // Scheduler is a running scheduler.
@@ -90,7 +94,7 @@ func New(client kubernetes.Interface, cfg Config) (*Scheduler, error) {
 		cache: schedcache.New(),
 		snap:  fw.NewSnapshot(),
 	}
-	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(dropManagedFields))
+	s.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informershare.DropManagedFields))
 	s.nsLister = s.factory.Core().V1().Namespaces().Lister()
 	s.snap.NamespaceLabels = func(ns string) labels.Set {
 		n, err := s.nsLister.Get(ns)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
 )
@@ -73,8 +74,8 @@ func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*k
 	if ac.ClientCA == nil {
 		ac.ClientCA = bundle.CAPool
 	}
-	rc := &rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-kubelet/" + ac.NodeName,
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
+	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-kubelet/" + ac.NodeName,
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err

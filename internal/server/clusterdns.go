@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/pki"
 )
@@ -53,8 +54,8 @@ func newClusterDNS(cfg *Config, bundle *pki.Bundle, url string, onListening func
 	if err != nil {
 		return nil, err
 	}
-	rc := &rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-dns",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
+	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-dns",
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err

@@ -4,9 +4,13 @@ import (
 	"context"
 	"time"
 
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/informershare"
 	"github.com/skiff-dev/skiff/internal/pki"
 )
 
@@ -21,12 +25,12 @@ func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, 
 	if err != nil {
 		return err
 	}
-	rc := &rest.Config{Host: url, QPS: 500, Burst: 1000, UserAgent: "skiff-controller-manager",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
+	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: 500, Burst: 1000, UserAgent: "skiff-controller-manager",
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
 	for {
 		err := controllermanager.Run(ctx, controllermanager.Config{
 			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers, NodeIPAM: cfg.NodeIPAM,
-			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted,
+			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted, SharedPods: cfg.sharedPods,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, NodeMonitorPeriod: cfg.NodeMonitorPeriod,
 		})
 		if ctx.Err() != nil {
@@ -58,4 +62,20 @@ func allocatesPodCIDRs(cfg *Config) bool {
 		}
 	}
 	return false
+}
+
+// sharedPodInformer is the pod informer of the in-process scheduler and controller manager, with
+// the controller manager's identity (it reads all pods; the scheduler reads the same).
+func sharedPodInformer(ctx context.Context, bundle *pki.Bundle, url string) (*informershare.Shared, error) {
+	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ControllerManagerUser, Usage: pki.ClientAuth})
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(apiclient.Protobuf(&rest.Config{Host: url, UserAgent: "skiff-controller-manager/shared-pods",
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}))
+	if err != nil {
+		return nil, err
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(informershare.DropManagedFields))
+	return informershare.New(ctx, f.Core().V1().Pods().Informer()), nil
 }

@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/leaderlease"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/scheduler"
@@ -29,8 +30,8 @@ func runScheduler(ctx context.Context, cfg *Config, bundle *pki.Bundle, url stri
 		log.Error("scheduler not started", "err", err)
 		return
 	}
-	rc := &rest.Config{Host: url, QPS: schedulerQPS, Burst: schedulerBurst, UserAgent: "skiff-scheduler",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}
+	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: schedulerQPS, Burst: schedulerBurst, UserAgent: "skiff-scheduler",
+		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		log.Error("scheduler not started", "err", err)

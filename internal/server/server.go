@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/defaultchain"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/eviction"
@@ -28,6 +29,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/etcd"
+	"github.com/skiff-dev/skiff/internal/informershare"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/scheduler"
@@ -81,6 +83,9 @@ type Config struct {
 	NodeMonitorGracePeriod, NodeMonitorPeriod time.Duration
 	// OnControllersStarted is called once the controllers run (their caches synced).
 	OnControllersStarted func()
+	// sharedPods is the pod informer of the in-process scheduler and controller manager, set by
+	// Run when both run.
+	sharedPods *informershare.Shared
 
 	// DisableClusterDNS turns off the cluster DNS `skiff server` runs in-process.
 	DisableClusterDNS bool
@@ -280,6 +285,15 @@ func Run(ctx context.Context, cfg Config) error {
 	// their own, so that they stop, and hand over their Leases, while the API server still answers.
 	compCtx, compCancel := context.WithCancel(runCtx)
 	defer compCancel()
+	if !cfg.DisableScheduler && !cfg.DisableControllerManager {
+		// The scheduler and the controllers read every pod: one watch and one cache between them.
+		shared, err := sharedPodInformer(compCtx, bundle, url)
+		if err != nil {
+			log.Error("pod informer not shared", "err", err)
+		} else {
+			cfg.Scheduler.SharedPods, cfg.sharedPods = shared, shared
+		}
+	}
 	schedDone := make(chan struct{})
 	if cfg.DisableScheduler {
 		close(schedDone)
@@ -312,8 +326,8 @@ func Run(ctx context.Context, cfg Config) error {
 				log.Error("cluster DNS not published", "err", err)
 				return
 			}
-			client, err := kubernetes.NewForConfig(&rest.Config{Host: url, UserAgent: "skiff-dns",
-				TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
+			client, err := kubernetes.NewForConfig(apiclient.Protobuf(&rest.Config{Host: url, UserAgent: "skiff-dns",
+				TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}))
 			if err != nil {
 				log.Error("cluster DNS not published", "err", err)
 				return

@@ -43,6 +43,10 @@ type Config struct {
 	// Informers is the shared metadata-only informer factory; the collector asks it for one
 	// informer per resource and starts those it added.
 	Informers metadatainformer.SharedInformerFactory
+	// Typed are informers of full objects that other controllers keep anyway (pods, in the
+	// controller manager): the collector follows those resources through them rather than through
+	// a metadata watch and cache of its own. Their owner starts them.
+	Typed map[schema.GroupVersionResource]cache.SharedIndexInformer
 	// Recorder records events on dependents; nil records none.
 	Recorder EventRecorder
 	Logger   *slog.Logger
@@ -189,7 +193,11 @@ func (gc *GarbageCollector) syncMonitors(ctx context.Context) error {
 		if _, ok := gc.monitors[gr]; ok {
 			continue
 		}
-		reg, herr := gc.cfg.Informers.ForResource(r.GVR).Informer().AddEventHandler(gc.handler(r))
+		inf := gc.cfg.Typed[r.GVR]
+		if inf == nil {
+			inf = gc.cfg.Informers.ForResource(r.GVR).Informer()
+		}
+		reg, herr := inf.AddEventHandler(gc.handler(r))
 		if herr != nil {
 			err = errors.Join(err, fmt.Errorf("watching %s: %w", r.GVR, herr))
 			continue

@@ -169,6 +169,12 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 	if a.Namespace == "" {
 		return nil
 	}
+	// Most namespaces have no quota: that is asked first, since measuring what a request would
+	// use is the dearer question.
+	quotas, err := p.quotas(ctx, a.Namespace, p.changed.Has(a.Namespace))
+	if err != nil || len(quotas) == 0 {
+		return err
+	}
 	req := newRequest(a)
 	if req == nil {
 		return nil
@@ -176,12 +182,13 @@ func (p *Plugin) Validate(ctx context.Context, a *admission.Attributes) error {
 	charged := map[string]corev1.ResourceList{} // quota name -> what this request added to it
 	live := false
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		quotas, err := p.quotas(ctx, a.Namespace, live || p.changed.Has(a.Namespace))
-		if err != nil {
-			return err
-		}
-		if len(quotas) == 0 {
-			return nil
+		if attempt > 0 {
+			if quotas, err = p.quotas(ctx, a.Namespace, live || p.changed.Has(a.Namespace)); err != nil {
+				return err
+			}
+			if len(quotas) == 0 {
+				return nil
+			}
 		}
 		if attempt == 0 && req.create && !a.DryRun && p.exists(ctx, a) {
 			// Storage will refuse the duplicate: charging it would leak usage.
