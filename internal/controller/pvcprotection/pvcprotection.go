@@ -83,9 +83,9 @@ func New(cfg Config) (*Controller, error) {
 	return c, nil
 }
 
-// ClaimNames lists the claims a pod uses: persistentVolumeClaim volumes and the claims of generic
+// claimNames lists the claims a pod uses: persistentVolumeClaim volumes and the claims of generic
 // ephemeral volumes ("<pod>-<volume>").
-func ClaimNames(pod *corev1.Pod) []string {
+func claimNames(pod *corev1.Pod) []string {
 	var out []string
 	for _, v := range pod.Spec.Volumes {
 		switch {
@@ -103,7 +103,7 @@ func claimsOfPodIndex(obj any) ([]string, error) {
 	if !ok {
 		return nil, nil
 	}
-	names := ClaimNames(pod)
+	names := claimNames(pod)
 	keys := make([]string, 0, len(names))
 	for _, n := range names {
 		keys = append(keys, pod.Namespace+"/"+n)
@@ -132,7 +132,7 @@ func (c *Controller) enqueuePodClaims(obj any) {
 	if !ok {
 		return
 	}
-	for _, n := range ClaimNames(pod) {
+	for _, n := range claimNames(pod) {
 		pvc, err := c.claims.PersistentVolumeClaims(pod.Namespace).Get(n)
 		if err == nil && pvc.DeletionTimestamp != nil {
 			c.queue.Add(pod.Namespace + "/" + n)
