@@ -73,7 +73,9 @@ func TestValidateUpdate(t *testing.T) {
 		c.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}
 	})
 	storage := func(q string) func(*corev1.PersistentVolumeClaim) {
-		return func(c *corev1.PersistentVolumeClaim) { c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse(q) }
+		return func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse(q)
+		}
 	}
 	pending := func(c *corev1.PersistentVolumeClaim) {
 		c.Spec.VolumeName = ""
