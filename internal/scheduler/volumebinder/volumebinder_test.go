@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/skiff-dev/skiff/internal/localpath"
 	fw "github.com/skiff-dev/skiff/internal/scheduler/framework"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
 )
@@ -61,7 +62,7 @@ func localPV(name, className, node string) *corev1.PersistentVolume {
 func node(name string, root bool, zone string) *corev1.Node {
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name}}}
 	if root {
-		n.Annotations = map[string]string{AnnLocalPathRoot: "/var/lib/skiff/storage/local-path"}
+		n.Annotations = map[string]string{localpath.RootAnnotation: "/var/lib/skiff/storage/local-path"}
 	}
 	if zone != "" {
 		n.Labels["topology.kubernetes.io/zone"] = zone
@@ -125,8 +126,8 @@ func reason(st *fw.Status) string {
 
 func TestFilter(t *testing.T) {
 	static := class("static", noProvisioner)
-	lp := class("local-path", LocalPathProvisioner)
-	zoned := class("zoned", LocalPathProvisioner, func(sc *storagev1.StorageClass) {
+	lp := class("local-path", localpath.Provisioner)
+	zoned := class("zoned", localpath.Provisioner, func(sc *storagev1.StorageClass) {
 		sc.AllowedTopologies = []corev1.TopologySelectorTerm{{MatchLabelExpressions: []corev1.TopologySelectorLabelRequirement{
 			{Key: "topology.kubernetes.io/zone", Values: []string{"z1"}}}}}
 	})
@@ -247,7 +248,7 @@ func TestPreBindStatic(t *testing.T) {
 }
 
 func TestPreBindProvisionTimeoutUndoes(t *testing.T) {
-	e := newEnv(t, class("local-path", LocalPathProvisioner), claim("c", "local-path"))
+	e := newEnv(t, class("local-path", localpath.Provisioner), claim("c", "local-path"))
 	ctx := context.Background()
 	p := podWith("p", "c")
 	if err := e.b.Reserve(p, node("a", true, "")); err != nil {
@@ -278,7 +279,7 @@ func TestPreBindProvisionTimeoutUndoes(t *testing.T) {
 }
 
 func TestPreBindProvisioningGivenUp(t *testing.T) {
-	e := newEnv(t, class("local-path", LocalPathProvisioner), claim("c", "local-path"))
+	e := newEnv(t, class("local-path", localpath.Provisioner), claim("c", "local-path"))
 	ctx := context.Background()
 	p := podWith("p", "c")
 	if err := e.b.Reserve(p, node("a", true, "")); err != nil {
