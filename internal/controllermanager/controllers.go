@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
 	"github.com/skiff-dev/skiff/internal/controller/nodeipam"
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-dev/skiff/internal/controller/persistentvolume"
 	"github.com/skiff-dev/skiff/internal/controller/podgc"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
 	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
@@ -47,6 +48,7 @@ var Controllers = []Descriptor{
 	{Name: "disruption", Workers: 1, New: newDisruption},
 	{Name: "endpoints", Workers: 5, New: newEndpoints},
 	{Name: "endpointslice", Workers: 5, New: newEndpointSlice},
+	{Name: "persistentvolume-binder", Workers: 1, New: newPersistentVolumeBinder},
 }
 
 func newReplicaSet(c *Context) (Runner, error) {
@@ -233,4 +235,13 @@ func newDisruption(c *Context) (Runner, error) {
 // kind is not found.
 func discoveryMapper(client kubernetes.Interface) meta.RESTMapper {
 	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
+}
+
+func newPersistentVolumeBinder(c *Context) (Runner, error) {
+	client, err := c.Client("persistent-volume-binder")
+	if err != nil {
+		return nil, err
+	}
+	return persistentvolume.New(persistentvolume.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("persistentvolume-controller"), Logger: c.Logger})
 }
