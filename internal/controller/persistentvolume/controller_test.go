@@ -190,7 +190,7 @@ func TestStaticBinding(t *testing.T) {
 		wantEvents []string
 	}{
 		{name: "smallest fitting", claim: claim("1Gi", "manual"),
-			pvs: []*corev1.PersistentVolume{volume("small", "500Mi", "manual"), volume("fit", "2Gi", "manual"), volume("big", "5Gi", "manual")},
+			pvs:  []*corev1.PersistentVolume{volume("small", "500Mi", "manual"), volume("fit", "2Gi", "manual"), volume("big", "5Gi", "manual")},
 			want: "fit", byCtrl: true},
 		{name: "class must match", claim: claim("1Gi", "manual"), pvs: []*corev1.PersistentVolume{volume("other", "2Gi", "fast")},
 			wantEvents: []string{"Warning ProvisioningFailed storageclass.storage.k8s.io \"manual\" not found"}},
@@ -399,7 +399,9 @@ func TestReclaim(t *testing.T) {
 			wantPhase: corev1.VolumeFailed, wantMsg: `error getting deleter volume plugin for volume "v": no deletable volume plugin matched`,
 			event: `Warning VolumeFailedDelete error getting deleter volume plugin for volume "v": no deletable volume plugin matched`},
 		{name: "external provisioner's volume waits", pv: volume("v", "1Gi", "", boundTo("claim-uid"), bound, policy(corev1.PersistentVolumeReclaimDelete),
-			func(v *corev1.PersistentVolume) { v.Annotations = map[string]string{AnnProvisionedBy: "example.com/nfs"} }),
+			func(v *corev1.PersistentVolume) {
+				v.Annotations = map[string]string{AnnProvisionedBy: "example.com/nfs"}
+			}),
 			wantPhase: corev1.VolumeReleased},
 		{name: "recreated claim does not own it", pv: volume("v", "1Gi", "", boundTo("old-uid"), bound),
 			claim: claim("1Gi", ""), wantPhase: corev1.VolumeReleased},
