@@ -285,7 +285,9 @@ func TestImmediateProvisioning(t *testing.T) {
 	if _, err := e.cs.StorageV1().StorageClasses().Create(e.ctx, class, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.cs.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = e.cs.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{})
+	})
 	start := time.Now()
 	c := e.claim(t, "data", "3Gi", &class.Name)
 	pv := e.waitBound(t, "data")
@@ -463,7 +465,9 @@ func TestExpansion(t *testing.T) {
 		Provisioner: "kubernetes.io/no-provisioner", VolumeBindingMode: ptr(storagev1.VolumeBindingImmediate)}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.cs.StorageV1().StorageClasses().Delete(context.Background(), class, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = e.cs.StorageV1().StorageClasses().Delete(context.Background(), class, metav1.DeleteOptions{})
+	})
 	fixed := e.volume(t, "fixed", "1Gi", class, corev1.PersistentVolumeReclaimRetain)
 	e.claim(t, "fixed", "1Gi", &class, func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = fixed })
 	e.waitBound(t, "fixed")
