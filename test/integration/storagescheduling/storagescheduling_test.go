@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/localpath"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
 	"github.com/skiff-dev/skiff/internal/server"
 	"github.com/skiff-dev/skiff/internal/testserver"
@@ -370,4 +371,44 @@ func TestProtectionFinalizers(t *testing.T) {
 		_, err := e.cs.CoreV1().PersistentVolumes().Get(e.ctx, "vol", metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
+}
+
+func TestLocalPathProvisionedWhereScheduled(t *testing.T) {
+	pvc := pvController()
+	if pvc == "" {
+		t.Skip("needs the PV controller (branch pvbinder) to provision")
+	}
+	e := start(t, false, pvc)
+	e.node("bare")
+	e.node("with-root")
+	n, err := e.cs.CoreV1().Nodes().Get(e.ctx, "with-root", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Annotations = map[string]string{localpath.RootAnnotation: "/var/lib/skiff/storage/local-path"}
+	if _, err := e.cs.CoreV1().Nodes().Update(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.claim("dyn", localpath.ClassName, "1Gi")
+	e.pod("app", "dyn", "")
+	e.poll("pod bound", func() (bool, error) { return e.boundNode("app") != "", nil })
+	if got := e.boundNode("app"); got != "with-root" {
+		t.Fatalf("pod landed on %s, want the node that can host local-path volumes", got)
+	}
+	c, err := e.cs.CoreV1().PersistentVolumeClaims(e.ns).Get(e.ctx, "dyn", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The scheduler binds the pod only once the claim is bound.
+	if c.Spec.VolumeName == "" || c.Annotations["volume.kubernetes.io/selected-node"] != "with-root" {
+		t.Fatalf("claim at pod binding: volumeName %q, annotations %v", c.Spec.VolumeName, c.Annotations)
+	}
+	pv, err := e.cs.CoreV1().PersistentVolumes().Get(e.ctx, c.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	terms := pv.Spec.NodeAffinity.Required.NodeSelectorTerms
+	if len(terms) != 1 || len(terms[0].MatchExpressions) != 1 || terms[0].MatchExpressions[0].Values[0] != "with-root" {
+		t.Errorf("provisioned volume's node affinity: %+v", terms)
+	}
 }
