@@ -51,7 +51,7 @@ func newServerCommand() *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			// GC at 3x the live heap (create throughput +50% against 2x on the 2-core reference
-			// machine), within a soft limit of max(512 MiB, 2x live) (docs/benchmarks.md).
+			// machine), within a soft limit of max(448 MiB, 2x live) (docs/benchmarks.md).
 			go gcpacer.Run(ctx, gcpacer.Options{})
 			return server.Run(ctx, cfg)
 		},

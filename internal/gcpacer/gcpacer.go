@@ -13,7 +13,11 @@ type Options struct {
 	// Percent is the GOGC used while the heap is small (default 200: collecting at three times
 	// the live heap halved the API server's GC work against the default 100).
 	Percent int
-	// Floor is the least soft memory limit (default 512 MiB): below it the heap grows freely.
+	// Floor is the least soft memory limit (default 448 MiB): below it the heap grows freely.
+	// With 10,000 pods and 1,000 nodes the live heap is ~180 MB, so the floor is what bounds
+	// the server's memory there; 448 MiB keeps `skiff server` under 600 MB resident (the
+	// binary's mapped pages are ~125 MB of that) while leaving the collector ~1.5 live heaps of
+	// room.
 	Floor int64
 	// Interval is how often the live heap is read (default 2 s).
 	Interval time.Duration
@@ -35,7 +39,7 @@ func Run(ctx context.Context, o Options) {
 		o.Percent = 200
 	}
 	if o.Floor == 0 {
-		o.Floor = 512 << 20
+		o.Floor = 448 << 20
 	}
 	if o.Interval == 0 {
 		o.Interval = 2 * time.Second
