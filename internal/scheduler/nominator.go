@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -16,6 +17,9 @@ type nominator struct {
 	mu     sync.Mutex
 	byUID  map[types.UID]string
 	byNode map[string]map[types.UID]*fw.PodInfo
+	// count is len(byUID), readable without the lock: forNode runs for every node a pod is
+	// filtered against, and there is almost never a nomination at all.
+	count atomic.Int64
 }
 
 func newNominator() *nominator {
@@ -33,6 +37,7 @@ func (n *nominator) set(pod *corev1.Pod, node string) {
 		}
 		delete(n.byUID, pod.UID)
 	}
+	defer func() { n.count.Store(int64(len(n.byUID))) }()
 	if node == "" {
 		return
 	}
@@ -45,6 +50,9 @@ func (n *nominator) set(pod *corev1.Pod, node string) {
 
 // forNode lists the pods nominated to node with at least the given priority, other than self.
 func (n *nominator) forNode(node string, priority int32, self types.UID) []*fw.PodInfo {
+	if n.count.Load() == 0 {
+		return nil
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []*fw.PodInfo
