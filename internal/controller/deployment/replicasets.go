@@ -155,6 +155,18 @@ func availableReplicas(rs *appsv1.ReplicaSet) int32 {
 	return rs.Status.AvailableReplicas
 }
 
+// sureAvailable is how many of a ReplicaSet's available pods are sure to outlive the scale-down
+// its controller has yet to finish: what a rolling update may count on before it takes more
+// pods away. The ReplicaSet controller writes a status counted over the pods it listed before
+// deleting the surplus (with observedGeneration already current), and a status written before
+// a scale-down counts the pods of the old size; either way status.replicas exceeds spec.replicas
+// by pods on their way out, and any of them may be one of the available ones. A status behind a
+// scale-up only undercounts, which is safe.
+func sureAvailable(rs *appsv1.ReplicaSet) int32 {
+	surplus := max(rs.Status.Replicas-replicasOf(rs), 0)
+	return min(max(rs.Status.AvailableReplicas-surplus, 0), replicasOf(rs))
+}
+
 // scaledValue resolves an int-or-percent against total: percentages of surge round up, of
 // unavailability down, as upstream.
 func scaledValue(v *intstr.IntOrString, total int32, roundUp bool) (int32, error) {
@@ -309,7 +321,7 @@ func isSaturated(d *appsv1.Deployment, rs *appsv1.ReplicaSet) bool {
 		return false
 	}
 	want, ok := annotationInt(rs, DesiredReplicasAnnotation)
-	return ok && want == desired(d) && replicasOf(rs) == desired(d) && rs.Status.AvailableReplicas == desired(d)
+	return ok && want == desired(d) && replicasOf(rs) == desired(d) && sureAvailable(rs) == desired(d)
 }
 
 // proportion is how many of toAdd (less what was already added) a ReplicaSet gets when a

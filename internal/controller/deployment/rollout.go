@@ -167,7 +167,7 @@ func (c *Controller) reconcileOldRSs(ctx context.Context, all, olds []*appsv1.Re
 	minAvailable := desired(d) - MaxUnavailable(d)
 	newUnavailable := replicasOf(newRS)
 	if newRS != nil {
-		newUnavailable -= newRS.Status.AvailableReplicas
+		newUnavailable -= sureAvailable(newRS)
 	}
 	maxScaleDown := allPods - minAvailable - newUnavailable
 	if maxScaleDown <= 0 {
@@ -211,9 +211,12 @@ func (c *Controller) cleanupUnhealthy(ctx context.Context, olds []*appsv1.Replic
 	return olds, total, nil
 }
 
+// scaleDownOldForRolling takes old pods away down to replicas - maxUnavailable available ones,
+// counting only the pods sure to stay (sureAvailable): a status that still counts pods being
+// deleted would make the controller take as many again.
 func (c *Controller) scaleDownOldForRolling(ctx context.Context, all, olds []*appsv1.ReplicaSet, d *appsv1.Deployment) (int32, error) {
 	minAvailable := desired(d) - MaxUnavailable(d)
-	available := sum(all, availableReplicas)
+	available := sum(all, sureAvailable)
 	if available <= minAvailable {
 		return 0, nil
 	}

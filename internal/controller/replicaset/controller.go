@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -348,7 +349,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	var manageErr error
 	if needsSync && rs.DeletionTimestamp == nil {
-		manageErr = c.manageReplicas(ctx, key, rs, pods, candidates)
+		var gone []*corev1.Pod
+		gone, manageErr = c.manageReplicas(ctx, key, rs, pods, candidates)
+		// The pods just deleted are terminating, and status.replicas counts none of those. Counted
+		// until the next sync, they would show a scaled-down set with its old availability, and
+		// the Deployment controller would take that many pods away again.
+		pods = slices.DeleteFunc(slices.Clone(pods), func(p *corev1.Pod) bool { return slices.Contains(gone, p) })
 	}
 	status := c.calculateStatus(rs, pods, manageErr)
 	updated, err := c.updateStatus(ctx, rs, status)
@@ -370,8 +376,9 @@ func replicas(rs *appsv1.ReplicaSet) int32 {
 	return *rs.Spec.Replicas
 }
 
-// manageReplicas creates or deletes pods so that len(pods) moves toward spec.replicas.
-func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods, nsPods []*corev1.Pod) error {
+// manageReplicas creates or deletes pods so that len(pods) moves toward spec.replicas. It
+// returns the pods it deleted (or found gone).
+func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.ReplicaSet, pods, nsPods []*corev1.Pod) ([]*corev1.Pod, error) {
 	diff := len(pods) - int(replicas(rs))
 	switch {
 	case diff < 0:
@@ -384,7 +391,7 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 			// Never created: nothing will be observed.
 			c.expectations.CreationObserved(key)
 		}
-		return err
+		return nil, err
 	case diff > 0:
 		n := min(diff, c.burst)
 		c.log.Debug("too many replicas", "replicaset", key, "need", replicas(rs), "deleting", n)
@@ -411,9 +418,15 @@ func (c *Controller) manageReplicas(ctx context.Context, key string, rs *appsv1.
 			})
 		}
 		wg.Wait()
-		return errors.Join(errs...)
+		var gone []*corev1.Pod
+		for i, p := range victims {
+			if errs[i] == nil {
+				gone = append(gone, p)
+			}
+		}
+		return gone, errors.Join(errs...)
 	}
-	return nil
+	return nil, nil
 }
 
 // podsToDelete picks n pods by deletionOrder. Related pods are those of every ReplicaSet with the

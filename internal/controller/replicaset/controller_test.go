@@ -391,3 +391,47 @@ func TestSlowStartBatch(t *testing.T) {
 		t.Fatalf("successes %d calls %d err %v", n, calls.Load(), err)
 	}
 }
+
+// TestStatusAfterScaleDown: the status a scale-down writes counts only the pods that stay. One
+// that still counted the deleted ones (4 available for a set of 3) read as pods the Deployment
+// controller could take away again.
+func TestStatusAfterScaleDown(t *testing.T) {
+	tests := []struct {
+		name          string
+		failDelete    bool
+		replicas, avl int32
+	}{
+		{"deleted pods are not counted", false, 2, 2},
+		{"a pod whose delete failed still is", true, 3, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := newRS("web", 2)
+			f := newFixture(t, rs,
+				newPod("a", rs, ready(t0.Add(-time.Hour))), newPod("b", rs, ready(t0.Add(-time.Hour))),
+				newPod("c", rs, ready(t0.Add(-time.Minute))), newPod("d", rs))
+			f.client.PrependReactor("delete", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
+				if tt.failDelete && a.(clienttesting.DeleteAction).GetName() == "c" {
+					return true, nil, apierrors.NewInternalError(fmt.Errorf("injected"))
+				}
+				return false, nil, nil
+			})
+			err := f.sync("ns/web")
+			if (err != nil) != tt.failDelete {
+				t.Fatalf("sync: %v", err)
+			}
+			var got *appsv1.ReplicaSet
+			for _, a := range f.client.Actions() {
+				if a.GetSubresource() == "status" {
+					got = a.(clienttesting.UpdateAction).GetObject().(*appsv1.ReplicaSet)
+				}
+			}
+			if got == nil {
+				t.Fatal("no status update")
+			}
+			if s := got.Status; s.Replicas != tt.replicas || s.AvailableReplicas != tt.avl || s.ReadyReplicas != tt.avl || s.ObservedGeneration != 1 {
+				t.Fatalf("status %+v, want replicas %d available %d observedGeneration 1", s, tt.replicas, tt.avl)
+			}
+		})
+	}
+}
