@@ -175,7 +175,9 @@ func TestController(t *testing.T) {
 	}
 	for _, pv := range []*corev1.PersistentVolume{
 		localPV("pvc-del", del),
-		localPV("pvc-ret", ret, func(p *corev1.PersistentVolume) { p.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain }),
+		localPV("pvc-ret", ret, func(p *corev1.PersistentVolume) {
+			p.Spec.PersistentVolumeReclaimPolicy = corev1.PersistentVolumeReclaimRetain
+		}),
 		localPV("pvc-bad", outside),
 	} {
 		if _, err := pvs.Create(ctx, pv, metav1.CreateOptions{}); err != nil {
