@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
+	"github.com/skiff-dev/skiff/internal/localpath"
 )
 
 // BootstrapConfig describes the objects every cluster has from its first start.
@@ -31,9 +33,9 @@ type BootstrapConfig struct {
 var systemUser = admission.UserInfo{Name: "system:apiserver", Groups: []string{"system:masters", "system:authenticated"}}
 
 // Bootstrap creates what must exist (the system namespaces, the built-in priority classes, the
-// kubernetes Service) and keeps the kubernetes endpoints pointing at this server. It goes through
-// the same pipeline as client requests. It returns once the objects exist; the endpoint
-// reconciliation continues until ctx is done.
+// default local-path StorageClass, the kubernetes Service) and keeps the kubernetes endpoints
+// pointing at this server. It goes through the same pipeline as client requests. It returns once
+// the objects exist; the endpoint reconciliation continues until ctx is done.
 func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 	opts := writeOptions{manager: "kube-apiserver", user: systemUser}
 	ensure := func(gvr schema.GroupVersionResource, namespace string, obj runtime.Object) error {
@@ -70,6 +72,11 @@ func (s *Server) Bootstrap(ctx context.Context, cfg BootstrapConfig) error {
 		if err := ensure(pcGVR, "", pc); err != nil {
 			return err
 		}
+	}
+	// The default class is created once; an administrator's edits to it, or a class of the same
+	// name made before, are never overwritten.
+	if err := ensure(storagev1.SchemeGroupVersion.WithResource("storageclasses"), "", localpath.DefaultClass()); err != nil {
+		return err
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault,

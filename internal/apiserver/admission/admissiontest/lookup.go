@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,6 +44,8 @@ func GVR(obj runtime.Object) schema.GroupVersionResource {
 		return core.WithResource("limitranges")
 	case *schedulingv1.PriorityClass:
 		return schedulingv1.SchemeGroupVersion.WithResource("priorityclasses")
+	case *storagev1.StorageClass:
+		return storagev1.SchemeGroupVersion.WithResource("storageclasses")
 	case *policyv1.PodDisruptionBudget:
 		return policyv1.SchemeGroupVersion.WithResource("poddisruptionbudgets")
 	}

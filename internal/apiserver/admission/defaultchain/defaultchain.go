@@ -4,9 +4,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
+	"github.com/skiff-dev/skiff/internal/apiserver/admission/defaultstorageclass"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/limitranger"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/namespacelifecycle"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/priority"
+	"github.com/skiff-dev/skiff/internal/apiserver/admission/pvcresize"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/resourcequota"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/serviceaccount"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/storageprotection"
@@ -23,8 +25,8 @@ func New(l admission.Lookup, served []schema.GroupVersionResource) *admission.Ch
 	quota := resourcequota.New(l, served)
 	return &admission.Chain{
 		Mutators: []admission.Mutator{
-			lifecycle, limits, sa, prio, tolerationseconds.New(), storageprotection.New(), quota,
+			lifecycle, limits, sa, prio, tolerationseconds.New(), defaultstorageclass.New(l), storageprotection.New(), quota,
 		},
-		Validators: []admission.Validator{limits, sa, prio, quota},
+		Validators: []admission.Validator{limits, sa, prio, pvcresize.New(l), quota},
 	}
 }

@@ -82,8 +82,12 @@ func Validate(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
 	return errs
 }
 
-// ValidateUpdate freezes the spec except for a growing storage request, the volume attributes
-// class, and volumeName going from empty to set (the binder's write).
+// ValidateUpdate freezes the spec except for the storage request of a bound claim, the volume
+// attributes class, and volumeName going from empty to set (the binder's write). As upstream
+// since RecoverVolumeExpansionFailure, a request may come down again after a growth that has
+// not happened yet, but never to or below the capacity the volume already has; without a
+// recorded capacity (older objects) any decrease is refused. Whether a class allows growth at
+// all is the PersistentVolumeClaimResize admission plugin's decision.
 func ValidateUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 	errs := Validate(pvc)
 	newSpec, oldSpec := pvc.Spec.DeepCopy(), old.Spec.DeepCopy()
@@ -93,10 +97,17 @@ func ValidateUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 	oldSpec.VolumeAttributesClassName = newSpec.VolumeAttributesClassName
 	newStorage, newOK := newSpec.Resources.Requests[corev1.ResourceStorage]
 	oldStorage, oldOK := oldSpec.Resources.Requests[corev1.ResourceStorage]
-	if newOK && oldOK {
+	if newOK && oldOK && old.Status.Phase == corev1.ClaimBound {
 		newSpec.Resources.Requests[corev1.ResourceStorage] = oldStorage
-		if newStorage.Cmp(oldStorage) < 0 {
-			errs = append(errs, field.Forbidden(field.NewPath("spec", "resources", "requests", "storage"), "field can not be less than previous value"))
+	}
+	if newOK && oldOK && newStorage.Cmp(oldStorage) < 0 {
+		storagePath := field.NewPath("spec", "resources", "requests", "storage")
+		capacity, hasCapacity := old.Status.Capacity[corev1.ResourceStorage]
+		switch {
+		case !hasCapacity:
+			errs = append(errs, field.Forbidden(storagePath, "field can not be less than previous value"))
+		case newStorage.Cmp(capacity) <= 0:
+			errs = append(errs, field.Forbidden(storagePath, "field can not be less than status.capacity"))
 		}
 	}
 	if !equality.Semantic.DeepEqual(newSpec, oldSpec) {

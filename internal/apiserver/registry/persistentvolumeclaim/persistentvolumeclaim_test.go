@@ -67,34 +67,54 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateUpdate(t *testing.T) {
-	old := pvc(nil)
+	old := pvc(func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.VolumeName = "pv0"
+		c.Status.Phase = corev1.ClaimBound
+		c.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}
+	})
+	storage := func(q string) func(*corev1.PersistentVolumeClaim) {
+		return func(c *corev1.PersistentVolumeClaim) {
+			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse(q)
+		}
+	}
+	pending := func(c *corev1.PersistentVolumeClaim) {
+		c.Spec.VolumeName = ""
+		c.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+	}
 	cases := []struct {
 		name string
+		old  func(*corev1.PersistentVolumeClaim)
 		mut  func(*corev1.PersistentVolumeClaim)
 		want []string
 	}{
-		{"grow", func(c *corev1.PersistentVolumeClaim) {
-			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
-		}, nil},
-		{"bind", func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "pv1" }, nil},
-		{"attributes class", func(c *corev1.PersistentVolumeClaim) { s := "gold"; c.Spec.VolumeAttributesClassName = &s }, nil},
-		{"shrink", func(c *corev1.PersistentVolumeClaim) {
-			c.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("512Mi")
-		},
+		{"grow bound", nil, storage("2Gi"), nil},
+		{"grow pending", pending, storage("2Gi"), []string{"FieldValueForbidden spec"}},
+		{"bind", pending, func(c *corev1.PersistentVolumeClaim) { c.Spec.VolumeName = "pv1" }, nil},
+		{"attributes class", nil, func(c *corev1.PersistentVolumeClaim) { s := "gold"; c.Spec.VolumeAttributesClassName = &s }, nil},
+		{"shrink to capacity", nil, storage("512Mi"), []string{"FieldValueForbidden spec.resources.requests.storage"}},
+		{"shrink a pending growth above capacity", func(c *corev1.PersistentVolumeClaim) { storage("4Gi")(c) }, storage("2Gi"), nil},
+		{"shrink a pending growth to capacity", func(c *corev1.PersistentVolumeClaim) { storage("4Gi")(c) }, storage("1Gi"),
 			[]string{"FieldValueForbidden spec.resources.requests.storage"}},
-		{"access modes", func(c *corev1.PersistentVolumeClaim) {
+		{"shrink without capacity", func(c *corev1.PersistentVolumeClaim) { c.Status.Capacity = nil }, storage("512Mi"),
+			[]string{"FieldValueForbidden spec.resources.requests.storage"}},
+		{"access modes", nil, func(c *corev1.PersistentVolumeClaim) {
 			c.Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany}
 		},
 			[]string{"FieldValueForbidden spec"}},
-		{"class", func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
+		{"class", nil, func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := old.DeepCopy()
+			o := old.DeepCopy()
+			if tc.old != nil {
+				tc.old(o)
+			}
+			c := o.DeepCopy()
 			tc.mut(c)
-			registrytest.ExpectErrors(t, Strategy().ValidateUpdate(context.Background(), c, old), tc.want...)
+			registrytest.ExpectErrors(t, Strategy().ValidateUpdate(context.Background(), c, o), tc.want...)
 		})
 	}
+	old = pvc(nil)
 	bound := old.DeepCopy()
 	bound.Spec.VolumeName = "pv1"
 	rebind := bound.DeepCopy()
