@@ -69,6 +69,7 @@ func newSchedulerCommand() *cobra.Command {
 	f.StringVar(&leaseName, "leader-elect-resource-name", "kube-scheduler", "name of the leader election Lease")
 	f.StringVar(&cfg.SchedulerName, "scheduler-name", scheduler.DefaultSchedulerName, "schedulerName of the pods to schedule")
 	f.IntVar(&cfg.PercentageOfNodesToScore, "percentage-of-nodes-to-score", 0, "share of nodes to find feasible before scoring (0: adaptive, as upstream)")
+	f.DurationVar(&cfg.VolumeBindTimeout, "volume-bind-timeout", 0, "how long a pod waits for its WaitForFirstConsumer claims to be bound before it is scheduled again (0: 600s, as upstream)")
 	f.Float32Var(&qps, "kube-api-qps", 5000, "API requests per second")
 	f.IntVar(&burst, "kube-api-burst", 5000, "API request burst")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

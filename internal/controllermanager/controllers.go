@@ -20,6 +20,8 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/nodeipam"
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/controller/podgc"
+	"github.com/skiff-dev/skiff/internal/controller/pvcprotection"
+	"github.com/skiff-dev/skiff/internal/controller/pvprotection"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
 	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
 	"github.com/skiff-dev/skiff/internal/controller/serviceaccount"
@@ -47,6 +49,8 @@ var Controllers = []Descriptor{
 	{Name: "disruption", Workers: 1, New: newDisruption},
 	{Name: "endpoints", Workers: 5, New: newEndpoints},
 	{Name: "endpointslice", Workers: 5, New: newEndpointSlice},
+	{Name: "pvc-protection", Workers: 1, New: newPVCProtection},
+	{Name: "pv-protection", Workers: 1, New: newPVProtection},
 }
 
 func newReplicaSet(c *Context) (Runner, error) {
@@ -233,4 +237,20 @@ func newDisruption(c *Context) (Runner, error) {
 // kind is not found.
 func discoveryMapper(client kubernetes.Interface) meta.RESTMapper {
 	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
+}
+
+func newPVCProtection(c *Context) (Runner, error) {
+	client, err := c.Client("pvc-protection-controller")
+	if err != nil {
+		return nil, err
+	}
+	return pvcprotection.New(pvcprotection.Config{Client: client, Informers: c.Informers, Logger: c.Logger})
+}
+
+func newPVProtection(c *Context) (Runner, error) {
+	client, err := c.Client("pv-protection-controller")
+	if err != nil {
+		return nil, err
+	}
+	return pvprotection.New(pvprotection.Config{Client: client, Informers: c.Informers, Logger: c.Logger})
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/scheduler/queue"
+	"github.com/skiff-dev/skiff/internal/scheduler/volumebinder"
 )
 
 // clusterEvent names a change that may let parked pods fit.
@@ -142,11 +143,13 @@ func (s *Scheduler) addHandlers() error {
 	return nil
 }
 
-// nodeChangeMatters ignores heartbeats: only what a filter or score reads moves parked pods.
+// nodeChangeMatters ignores heartbeats: only what a filter or score reads moves parked pods (the
+// local-path root annotation too: a node agent announcing it makes the node able to provision).
 func nodeChangeMatters(o, n *corev1.Node) bool {
 	if o.Spec.Unschedulable != n.Spec.Unschedulable || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
 		!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) ||
-		!equality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) {
+		!equality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) ||
+		o.Annotations[volumebinder.AnnLocalPathRoot] != n.Annotations[volumebinder.AnnLocalPathRoot] {
 		return true
 	}
 	return readyStatus(o) != readyStatus(n)

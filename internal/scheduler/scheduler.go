@@ -28,6 +28,7 @@ import (
 	fw "github.com/skiff-dev/skiff/internal/scheduler/framework"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
 	"github.com/skiff-dev/skiff/internal/scheduler/queue"
+	"github.com/skiff-dev/skiff/internal/scheduler/volumebinder"
 )
 
 // DefaultSchedulerName is the schedulerName of pods this scheduler takes.
@@ -43,8 +44,12 @@ type Config struct {
 	// PercentageOfNodesToScore caps how many feasible nodes are looked for before scoring
 	// (1..100); 0 is upstream's adaptive default.
 	PercentageOfNodesToScore int
-	// DelayedBinder handles WaitForFirstConsumer claims; nil until the storage work provides one.
+	// DelayedBinder handles WaitForFirstConsumer claims; nil means the built-in one
+	// (package volumebinder) on the scheduler's own informers.
 	DelayedBinder plugins.DelayedBinder
+	// VolumeBindTimeout bounds how long the built-in binder waits for a pod's claims to be bound
+	// before the pod goes back to the queue (default upstream's 600 s).
+	VolumeBindTimeout time.Duration
 }
 
 // Scheduler is a running scheduler.
@@ -65,6 +70,8 @@ type Scheduler struct {
 	recorder    events.EventRecorder
 
 	nominator *nominator
+	// volumes binds WaitForFirstConsumer claims around the pod's binding.
+	volumes plugins.DelayedBinder
 
 	// bindings tracks binding goroutines so Run returns after them.
 	bindings sync.WaitGroup
@@ -99,11 +106,20 @@ func New(client kubernetes.Interface, cfg Config) (*Scheduler, error) {
 		}
 		return n.Labels
 	}
+	s.volumes = cfg.DelayedBinder
+	if s.volumes == nil {
+		b, err := volumebinder.New(volumebinder.Config{Client: client, Informers: s.factory, Logger: cfg.Logger,
+			BindTimeout: cfg.VolumeBindTimeout})
+		if err != nil {
+			return nil, err
+		}
+		s.volumes = b
+	}
 	vb := plugins.VolumeBinding{
 		PVCs:           s.factory.Core().V1().PersistentVolumeClaims().Lister(),
 		PVs:            s.factory.Core().V1().PersistentVolumes().Lister(),
 		StorageClasses: s.factory.Storage().V1().StorageClasses().Lister(),
-		Delayed:        cfg.DelayedBinder,
+		Delayed:        s.volumes,
 	}
 	s.algo = newAlgorithm(plugins.Default(vb), cfg.PercentageOfNodesToScore)
 	s.nominator = newNominator()
@@ -192,6 +208,14 @@ func (s *Scheduler) scheduleOne(ctx context.Context) error {
 		s.fail(ctx, qp, cycle, pi, err, "SchedulerError", nil, "")
 		return nil
 	}
+	// Held before the next cycle starts, so that the next pod cannot pick the same volume.
+	if ni := s.snap.Get(node); ni != nil {
+		if err := s.volumes.Reserve(assumed, ni.Node); err != nil {
+			s.cache.ForgetPod(assumed)
+			s.fail(ctx, qp, cycle, pi, fmt.Errorf("running Reserve plugin %q: %w", "VolumeBinding", err), "SchedulerError", nil, "")
+			return nil
+		}
+	}
 	s.log.Debug("pod scheduled", "pod", podKey(pod), "node", node, "took", time.Since(start))
 	s.bindings.Add(1)
 	go func() {
@@ -201,9 +225,21 @@ func (s *Scheduler) scheduleOne(ctx context.Context) error {
 	return nil
 }
 
-// bind posts the binding. On failure the assumed pod is forgotten (its room is free again, which
-// may help parked pods) and the pod retried after back-off.
+// bind binds the pod's delayed claims (PreBind) and posts the binding. On failure the assumed pod
+// is forgotten (its room is free again, which may help parked pods), what PreBind set is undone
+// and the pod retried after back-off.
 func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, assumed *corev1.Pod) {
+	if err := s.volumes.PreBind(ctx, assumed); err != nil {
+		s.cache.ForgetPod(assumed)
+		s.unreserve(ctx, assumed)
+		s.queue.MoveAll(interestedIn(evAssignedPodDelete))
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("binding volumes failed", "pod", podKey(assumed), "node", assumed.Spec.NodeName, "err", err)
+		s.fail(ctx, qp, 0, fw.NewPodInfo(qp.Pod), fmt.Errorf("running PreBind plugin %q: %w", "VolumeBinding", err), "SchedulerError", nil, "")
+		return
+	}
 	b := &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: assumed.Namespace, Name: assumed.Name, UID: assumed.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: assumed.Spec.NodeName},
@@ -216,6 +252,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, assumed *core
 		return
 	}
 	s.cache.ForgetPod(assumed)
+	s.unreserve(ctx, assumed)
 	s.queue.MoveAll(interestedIn(evAssignedPodDelete))
 	if apierrors.IsNotFound(err) || (apierrors.IsConflict(err) && ctx.Err() == nil && s.goneOrBound(ctx, assumed)) {
 		// Deleted, or bound by someone else meanwhile: nothing left to do.
@@ -229,6 +266,14 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, assumed *core
 	msg := fmt.Sprintf("Binding rejected: %v", err)
 	s.recorder.Eventf(assumed, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", msg)
 	s.queue.AddBackoff(qp)
+}
+
+// unreserve undoes the volume decisions, also while the scheduler stops: a selected node left on
+// a claim would tie it to a node nobody chose any more.
+func (s *Scheduler) unreserve(ctx context.Context, pod *corev1.Pod) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	s.volumes.Unreserve(uctx, pod)
 }
 
 // goneOrBound re-reads a pod whose binding conflicted.

@@ -19,6 +19,7 @@ const (
 	ReasonTooManyPods        = "Too many pods"
 	ReasonVolumeNodeAffinity = "node(s) had volume node affinity conflict"
 	ReasonUnboundImmediate   = "pod has unbound immediate PersistentVolumeClaims"
+	ReasonBindConflict       = "node(s) didn't find available persistent volumes to bind"
 	ReasonSpreadMissingLabel = "node(s) didn't match pod topology spread constraints (missing required label)"
 	ReasonSpread             = "node(s) didn't match pod topology spread constraints"
 	ReasonAffinity           = "node(s) didn't match pod affinity rules"

@@ -17,11 +17,23 @@ import (
 const volumeBindingKey = "VolumeBinding"
 
 // DelayedBinder is the seam for claims whose StorageClass binds on first consumer
-// (WaitForFirstConsumer): the storage work decides per node whether such claims can be satisfied
-// there. Without one, such a claim is treated like an unbound immediate claim.
+// (WaitForFirstConsumer): it decides per node whether such claims can be satisfied there, and,
+// once the scheduler has chosen a node, binds them before the pod is bound (upstream's Reserve,
+// PreBind and Unreserve steps of the VolumeBinding plugin). Without one, such a claim is treated
+// like an unbound immediate claim.
 type DelayedBinder interface {
 	// Filter says whether the unbound claims can be provisioned or bound for the pod on node.
 	Filter(pod *corev1.Pod, claims []*corev1.PersistentVolumeClaim, node *corev1.Node) *fw.Status
+	// Reserve runs in the scheduling cycle, right after node was chosen: it decides how each of
+	// the pod's unbound delayed claims is satisfied there and holds the volumes it picks in
+	// memory, so that the next pod's Filter no longer sees them free.
+	Reserve(pod *corev1.Pod, node *corev1.Node) error
+	// PreBind runs on the binding goroutine before the pod is bound: it writes the decisions
+	// Reserve took and waits until the claims are bound (or fails after a timeout).
+	PreBind(ctx context.Context, pod *corev1.Pod) error
+	// Unreserve forgets what Reserve held and undoes, as far as not yet taken up, what PreBind
+	// wrote; the scheduler calls it when binding the pod failed.
+	Unreserve(ctx context.Context, pod *corev1.Pod)
 }
 
 // VolumeBinding rejects pods whose claims are missing or unbound (immediate binding), and nodes
@@ -40,9 +52,9 @@ type volumeState struct {
 
 func (VolumeBinding) Name() string { return volumeBindingKey }
 
-// claimNames lists the claims a pod uses, generic ephemeral volumes included (their claim is
+// ClaimNames lists the claims a pod uses, generic ephemeral volumes included (their claim is
 // named <pod>-<volume>).
-func claimNames(pod *corev1.Pod) []string {
+func ClaimNames(pod *corev1.Pod) []string {
 	var out []string
 	for _, v := range pod.Spec.Volumes {
 		switch {
@@ -56,7 +68,7 @@ func claimNames(pod *corev1.Pod) []string {
 }
 
 func (p VolumeBinding) PreFilter(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, _ *fw.Snapshot) *fw.Status {
-	names := claimNames(pod.Pod)
+	names := ClaimNames(pod.Pod)
 	if len(names) == 0 || p.PVCs == nil {
 		return nil
 	}
