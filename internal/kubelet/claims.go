@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/skiff-dev/skiff/internal/kubelet/localpath"
+	"github.com/skiff-dev/skiff/internal/kubelet/localpathdirs"
 )
 
 // claimObjects backs the claim volume plugin. Claims are read with a GET when a pod's volume is
@@ -19,7 +19,7 @@ import (
 // are read with a GET.
 type claimObjects struct {
 	client kubernetes.Interface
-	local  *localpath.Controller
+	local  *localpathdirs.Controller
 }
 
 func (o claimObjects) GetClaim(ctx context.Context, ns, name string) (*v1.PersistentVolumeClaim, error) {

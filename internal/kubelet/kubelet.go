@@ -26,13 +26,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/skiff-dev/skiff/internal/kubelet/localpath"
+	"github.com/skiff-dev/skiff/internal/kubelet/localpathdirs"
 	"github.com/skiff-dev/skiff/internal/kubelet/nodestatus"
 	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
 	"github.com/skiff-dev/skiff/internal/kubelet/pvcvolume"
 	"github.com/skiff-dev/skiff/internal/kubelet/staticpod"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
+	"github.com/skiff-dev/skiff/internal/localpath"
 	"github.com/skiff-dev/skiff/internal/network"
 	"github.com/skiff-dev/skiff/internal/network/ipam"
 	"github.com/skiff-dev/skiff/internal/proxy"
@@ -74,7 +75,7 @@ type Kubelet struct {
 	podNet  *podNetwork // the real pod network, nil when Config.Network replaced it
 	volumes *volume.Manager
 	// localPath keeps the directories of this node's local-path PVs.
-	localPath *localpath.Controller
+	localPath *localpathdirs.Controller
 	prober    *prober.Manager
 	sources   *apiSources
 	node      NodeReporter
@@ -157,19 +158,19 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		k.closers = append(k.closers, p.Close)
 	}
 	k.sources = newAPISources(client, cfg.Clock)
-	lpRoot, err := localpath.RootFor(cfg.DataDir)
+	lpRoot, err := localpathdirs.RootFor(cfg.DataDir)
 	if err != nil {
 		k.close()
 		return nil, err
 	}
-	lpDirs, err := localpath.NewDirs(lpRoot)
+	lpDirs, err := localpathdirs.NewDirs(lpRoot)
 	if err != nil {
 		k.close()
 		return nil, err
 	}
 	k.broadcaster = record.NewBroadcaster()
 	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
-	if k.localPath, err = localpath.New(localpath.Config{Client: client, NodeName: cfg.NodeName, Dirs: lpDirs,
+	if k.localPath, err = localpathdirs.New(localpathdirs.Config{Client: client, NodeName: cfg.NodeName, Dirs: lpDirs,
 		Recorder: k.recorder, Logger: cfg.Logger}); err != nil {
 		k.close()
 		return nil, err
@@ -204,7 +205,7 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 			NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, DataDir: cfg.DataDir,
 			KubeletPort: int(k.cfg.KubeletPort), LeaseDuration: cfg.NodeLeaseDuration,
 			Recorder: k.recorder, Logger: cfg.Logger, ReadinessChecks: checks,
-			Annotations: map[string]string{localpath.AnnotationRoot: lpDirs.Root()},
+			Annotations: map[string]string{localpath.RootAnnotation: lpDirs.Root()},
 		})
 		if err != nil {
 			k.close()

@@ -14,8 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/skiff-dev/skiff/internal/kubelet/localpath"
+	"github.com/skiff-dev/skiff/internal/kubelet/localpathdirs"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
+	"github.com/skiff-dev/skiff/internal/localpath"
 )
 
 // PluginName is the directory of claim volumes under <pod>/volumes. It holds only the record of
@@ -37,7 +38,7 @@ type Config struct {
 	Objects  Objects
 	NodeName string
 	// Dirs is the node's local-path root (package localpath).
-	Dirs   *localpath.Dirs
+	Dirs   *localpathdirs.Dirs
 	Logger *slog.Logger
 }
 
@@ -172,7 +173,7 @@ func (p *Plugin) SetUp(ctx context.Context, pod *corev1.Pod, v *corev1.Volume, d
 
 // volumeDir makes pv's directory available on this node and returns it.
 func (p *Plugin) volumeDir(pv *corev1.PersistentVolume) (string, bool, error) {
-	if owner := pv.Labels[localpath.LabelNode]; owner != "" && owner != p.cfg.NodeName {
+	if owner := pv.Labels[localpath.NodeLabel]; owner != "" && owner != p.cfg.NodeName {
 		return "", false, fmt.Errorf("the volume lives on node %s, not on %s", owner, p.cfg.NodeName)
 	}
 	switch {

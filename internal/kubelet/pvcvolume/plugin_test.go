@@ -15,8 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/skiff-dev/skiff/internal/kubelet/localpath"
+	"github.com/skiff-dev/skiff/internal/kubelet/localpathdirs"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
+	"github.com/skiff-dev/skiff/internal/localpath"
 )
 
 const node = "n1"
@@ -70,7 +71,7 @@ func podWith(claim string, readOnly bool) *corev1.Pod {
 
 func TestSetUp(t *testing.T) {
 	tmp := t.TempDir()
-	dirs, err := localpath.NewDirs(filepath.Join(tmp, "storage", "local-path"))
+	dirs, err := localpathdirs.NewDirs(filepath.Join(tmp, "storage", "local-path"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestSetUp(t *testing.T) {
 		return corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: p}}
 	}
 	labelled := func(pv *corev1.PersistentVolume, n string) *corev1.PersistentVolume {
-		pv.Labels = map[string]string{localpath.LabelNode: n}
+		pv.Labels = map[string]string{localpath.NodeLabel: n}
 		return pv
 	}
 	now := metav1.Now()
@@ -180,13 +181,13 @@ func TestSetUp(t *testing.T) {
 // if the claim is gone from the API meanwhile) until TearDown forgets it; data is never touched.
 func TestRecordedResolution(t *testing.T) {
 	tmp := t.TempDir()
-	dirs, err := localpath.NewDirs(filepath.Join(tmp, "lp"))
+	dirs, err := localpathdirs.NewDirs(filepath.Join(tmp, "lp"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dirs.Root(), "pvc-a_ns_a")
 	pv := pvFor("pvc-a", "a", corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: path}})
-	pv.Labels = map[string]string{localpath.LabelNode: node}
+	pv.Labels = map[string]string{localpath.NodeLabel: node}
 	o := &objects{claims: map[string]*corev1.PersistentVolumeClaim{"ns/a": boundClaim("a", "pvc-a")},
 		pvs: map[string]*corev1.PersistentVolume{"pvc-a": pv}}
 	p, err := New(Config{Objects: o, NodeName: node, Dirs: dirs})
@@ -237,13 +238,13 @@ func TestThroughVolumeManager(t *testing.T) {
 		t.Skip("pinning a subPath needs root")
 	}
 	tmp := t.TempDir()
-	dirs, err := localpath.NewDirs(filepath.Join(tmp, "data", "storage", "local-path"))
+	dirs, err := localpathdirs.NewDirs(filepath.Join(tmp, "data", "storage", "local-path"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dirs.Root(), "pvc-a_ns_a")
 	pv := pvFor("pvc-a", "a", corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: path}})
-	pv.Labels = map[string]string{localpath.LabelNode: node}
+	pv.Labels = map[string]string{localpath.NodeLabel: node}
 	o := &objects{claims: map[string]*corev1.PersistentVolumeClaim{"ns/a": boundClaim("a", "pvc-a")},
 		pvs: map[string]*corev1.PersistentVolume{"pvc-a": pv}}
 	p, err := New(Config{Objects: o, NodeName: node, Dirs: dirs})

@@ -1,4 +1,4 @@
-package localpath
+package localpathdirs
 
 import (
 	"errors"
@@ -11,24 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
+	"github.com/skiff-dev/skiff/internal/localpath"
 )
 
-// Names shared with the provisioner (internal/controller/persistentvolume) and the scheduler.
-const (
-	// AnnotationRoot on a Node is the absolute directory its local-path volumes live under. A
-	// node without it cannot host local-path volumes.
-	AnnotationRoot = "skiff.dev/local-path-root"
-	// LabelNode on a PV names the node whose agent owns its directory.
-	LabelNode = "skiff.dev/local-path-node"
-	// FinalizerCleanup keeps a local-path PV until its node's agent has dealt with the directory.
-	FinalizerCleanup = "skiff.dev/local-path-cleanup"
-	// Provisioner is the built-in provisioner's name (StorageClass provisioner and the PV's
-	// pv.kubernetes.io/provisioned-by annotation).
-	Provisioner = "skiff.dev/local-path"
-	// FinalizerPVProtection is the PV protection controller's finalizer: while it is there the PV
-	// may still be in use.
-	FinalizerPVProtection = "kubernetes.io/pv-protection"
-)
+// FinalizerPVProtection is the PV protection controller's finalizer: while it is there the PV may
+// still be in use.
+const FinalizerPVProtection = "kubernetes.io/pv-protection"
 
 // RootFor is where a node agent with data dir dataDir keeps local-path volumes.
 func RootFor(dataDir string) (string, error) {
@@ -69,11 +57,11 @@ func (d *Dirs) Root() string { return d.root }
 // the PV is none of this node's business; an error means it claims to be but names a path this
 // node refuses to manage.
 func (d *Dirs) Owns(pv *corev1.PersistentVolume, node string) (dir string, ok bool, err error) {
-	if pv == nil || pv.Labels[LabelNode] != node || node == "" {
+	if pv == nil || pv.Labels[localpath.NodeLabel] != node || node == "" {
 		return "", false, nil
 	}
 	if pv.Spec.Local == nil {
-		return "", false, fmt.Errorf("PV %s is labelled %s=%s but is not a local volume", pv.Name, LabelNode, node)
+		return "", false, fmt.Errorf("PV %s is labelled %s=%s but is not a local volume", pv.Name, localpath.NodeLabel, node)
 	}
 	p := pv.Spec.Local.Path
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
@@ -137,7 +125,7 @@ func cleanupFor(pv *corev1.PersistentVolume) cleanupState {
 	switch {
 	case pv.DeletionTimestamp == nil:
 		return cleanupNotDeleting
-	case !slices.Contains(pv.Finalizers, FinalizerCleanup):
+	case !slices.Contains(pv.Finalizers, localpath.CleanupFinalizer):
 		return cleanupNothing
 	case slices.Contains(pv.Finalizers, FinalizerPVProtection) || pv.Status.Phase == corev1.VolumeBound:
 		return cleanupWait

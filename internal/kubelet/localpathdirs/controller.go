@@ -1,4 +1,4 @@
-package localpath
+package localpathdirs
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/skiff-dev/skiff/internal/localpath"
 )
 
 // Config is what the controller needs. Client, NodeName and Dirs are required.
@@ -52,7 +54,7 @@ func New(cfg Config) (*Controller, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sel := labels.SelectorFromSet(labels.Set{LabelNode: cfg.NodeName})
+	sel := labels.SelectorFromSet(labels.Set{localpath.NodeLabel: cfg.NodeName})
 	c := &Controller{
 		cfg: cfg, log: log.With("component", "localpath", "node", cfg.NodeName), selector: sel,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
@@ -160,17 +162,17 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	return nil // waiting for protection to go, or nothing left to do
 }
 
-// dropFinalizer removes FinalizerCleanup with a JSON patch that tests its position first, so that
+// dropFinalizer removes localpath.CleanupFinalizer with a JSON patch that tests its position first, so that
 // a concurrent change of the list (another finalizer removed) makes it fail and retry instead of
 // removing the wrong entry.
 func (c *Controller) dropFinalizer(ctx context.Context, pv *corev1.PersistentVolume) error {
-	i := slices.Index(pv.Finalizers, FinalizerCleanup)
+	i := slices.Index(pv.Finalizers, localpath.CleanupFinalizer)
 	if i < 0 {
 		return nil
 	}
 	path := fmt.Sprintf("/metadata/finalizers/%d", i)
 	patch, err := json.Marshal([]map[string]any{
-		{"op": "test", "path": path, "value": FinalizerCleanup},
+		{"op": "test", "path": path, "value": localpath.CleanupFinalizer},
 		{"op": "remove", "path": path},
 	})
 	if err != nil {
@@ -181,7 +183,7 @@ func (c *Controller) dropFinalizer(ctx context.Context, pv *corev1.PersistentVol
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("removing finalizer %s: %w", FinalizerCleanup, err)
+		return fmt.Errorf("removing finalizer %s: %w", localpath.CleanupFinalizer, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package localpath
+package localpathdirs
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/skiff-dev/skiff/internal/localpath"
 )
 
 const node = "n1"
@@ -27,8 +29,8 @@ func newDirs(t *testing.T) *Dirs {
 
 func localPV(name, path string, mut ...func(*corev1.PersistentVolume)) *corev1.PersistentVolume {
 	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LabelNode: node},
-			Finalizers: []string{FinalizerPVProtection, FinalizerCleanup}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{localpath.NodeLabel: node},
+			Finalizers: []string{FinalizerPVProtection, localpath.CleanupFinalizer}},
 		Spec: corev1.PersistentVolumeSpec{
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimDelete,
 			PersistentVolumeSource:        corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: path}},
@@ -50,7 +52,7 @@ func TestOwns(t *testing.T) {
 		wantErr string
 	}{
 		{name: "ours", pv: localPV("a", root+"/pvc-1_ns_c"), wantOK: true},
-		{name: "other node", pv: localPV("b", root+"/pvc-1_ns_c", func(p *corev1.PersistentVolume) { p.Labels[LabelNode] = "n2" })},
+		{name: "other node", pv: localPV("b", root+"/pvc-1_ns_c", func(p *corev1.PersistentVolume) { p.Labels[localpath.NodeLabel] = "n2" })},
 		{name: "unlabelled", pv: localPV("c", root+"/x", func(p *corev1.PersistentVolume) { p.Labels = nil })},
 		{name: "hostPath with our label", pv: localPV("d", "", func(p *corev1.PersistentVolume) {
 			p.Spec.PersistentVolumeSource = corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/etc"}}
@@ -128,7 +130,7 @@ func TestEnsureAndRemove(t *testing.T) {
 func TestCleanupFor(t *testing.T) {
 	now := metav1.Now()
 	deleting := func(p *corev1.PersistentVolume) { p.DeletionTimestamp = &now }
-	unprotected := func(p *corev1.PersistentVolume) { p.Finalizers = []string{FinalizerCleanup} }
+	unprotected := func(p *corev1.PersistentVolume) { p.Finalizers = []string{localpath.CleanupFinalizer} }
 	for _, tt := range []struct {
 		name string
 		pv   *corev1.PersistentVolume
@@ -216,7 +218,7 @@ func TestController(t *testing.T) {
 	}
 	finalizerGone := func(name string) bool {
 		pv, err := pvs.Get(ctx, name, metav1.GetOptions{})
-		return err == nil && !slices.Contains(pv.Finalizers, FinalizerCleanup)
+		return err == nil && !slices.Contains(pv.Finalizers, localpath.CleanupFinalizer)
 	}
 	waitFor(t, "finalizers dropped", func() bool {
 		return finalizerGone("pvc-del") && finalizerGone("pvc-ret") && finalizerGone("pvc-bad")
