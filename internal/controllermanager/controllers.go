@@ -19,6 +19,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
 	"github.com/skiff-dev/skiff/internal/controller/nodeipam"
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-dev/skiff/internal/controller/persistentvolume"
 	"github.com/skiff-dev/skiff/internal/controller/podgc"
 	"github.com/skiff-dev/skiff/internal/controller/pvcprotection"
 	"github.com/skiff-dev/skiff/internal/controller/pvprotection"
@@ -51,6 +52,7 @@ var Controllers = []Descriptor{
 	{Name: "endpointslice", Workers: 5, New: newEndpointSlice},
 	{Name: "pvc-protection", Workers: 1, New: newPVCProtection},
 	{Name: "pv-protection", Workers: 1, New: newPVProtection},
+	{Name: "persistentvolume-binder", Workers: 1, New: newPersistentVolumeBinder},
 }
 
 func newReplicaSet(c *Context) (Runner, error) {
@@ -253,4 +255,13 @@ func newPVProtection(c *Context) (Runner, error) {
 		return nil, err
 	}
 	return pvprotection.New(pvprotection.Config{Client: client, Informers: c.Informers, Logger: c.Logger})
+}
+
+func newPersistentVolumeBinder(c *Context) (Runner, error) {
+	client, err := c.Client("persistent-volume-binder")
+	if err != nil {
+		return nil, err
+	}
+	return persistentvolume.New(persistentvolume.Config{Client: client, Informers: c.Informers,
+		Recorder: c.Recorder("persistentvolume-controller"), Logger: c.Logger})
 }
