@@ -10,8 +10,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/skiff-dev/skiff/internal/localpath"
 	"github.com/skiff-dev/skiff/internal/scheduler/queue"
-	"github.com/skiff-dev/skiff/internal/scheduler/volumebinder"
 )
 
 // clusterEvent names a change that may let parked pods fit.
@@ -149,7 +149,7 @@ func nodeChangeMatters(o, n *corev1.Node) bool {
 	if o.Spec.Unschedulable != n.Spec.Unschedulable || !equality.Semantic.DeepEqual(o.Labels, n.Labels) ||
 		!equality.Semantic.DeepEqual(o.Spec.Taints, n.Spec.Taints) ||
 		!equality.Semantic.DeepEqual(o.Status.Allocatable, n.Status.Allocatable) ||
-		o.Annotations[volumebinder.AnnLocalPathRoot] != n.Annotations[volumebinder.AnnLocalPathRoot] {
+		o.Annotations[localpath.RootAnnotation] != n.Annotations[localpath.RootAnnotation] {
 		return true
 	}
 	return readyStatus(o) != readyStatus(n)

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"github.com/skiff-dev/skiff/internal/localpath"
 	fw "github.com/skiff-dev/skiff/internal/scheduler/framework"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
 	"github.com/skiff-dev/skiff/internal/volumematch"
@@ -38,11 +39,6 @@ const (
 	// AnnBoundByController on a volume says a controller (here: the scheduler), not the user,
 	// put its claimRef, so the PV controller may undo it.
 	AnnBoundByController = "pv.kubernetes.io/bound-by-controller"
-	// LocalPathProvisioner is the built-in provisioner of directory volumes.
-	LocalPathProvisioner = "skiff.dev/local-path"
-	// AnnLocalPathRoot on a node is the directory its agent keeps local-path volumes in; a node
-	// without it cannot host them.
-	AnnLocalPathRoot = "skiff.dev/local-path-root"
 	// noProvisioner is the provisioner of classes for static volumes only.
 	noProvisioner = "kubernetes.io/no-provisioner"
 )
@@ -279,7 +275,7 @@ func ProvisionsOn(sc *storagev1.StorageClass, node *corev1.Node) bool {
 	if sc.Provisioner == "" || sc.Provisioner == noProvisioner {
 		return false
 	}
-	if sc.Provisioner == LocalPathProvisioner && node.Annotations[AnnLocalPathRoot] == "" {
+	if sc.Provisioner == localpath.Provisioner && node.Annotations[localpath.RootAnnotation] == "" {
 		return false
 	}
 	return topologyMatches(sc.AllowedTopologies, node.Labels)
