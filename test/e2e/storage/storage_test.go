@@ -48,6 +48,13 @@ func TestStorage(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// The restart belongs to the whole test: the new server must outlive the subtest.
+	c.RestartServer(t)
+	// Registered after the restart, so it runs before the end-of-test pod deletion, which a
+	// StatefulSet would undo.
+	t.Cleanup(func() {
+		c.Client.AppsV1().StatefulSets(ns).Delete(ctx, "web", metav1.DeleteOptions{})
+	})
 	t.Run("StatefulSetAcrossServerRestart", func(t *testing.T) { s.serverRestart(t, ns) })
 	t.Run("ReclaimDelete", s.reclaimDelete)
 	t.Run("ReclaimRetain", s.reclaimRetain)
@@ -179,7 +186,6 @@ func (s *suite) checkVolume(t *testing.T, ns string, i int) {
 
 func (s *suite) serverRestart(t *testing.T, ns string) {
 	c := s.c
-	c.RestartServer(t)
 	c.WaitNodesReady(t, time.Minute)
 	for i := range 3 {
 		c.WaitPod(t, ns, fmt.Sprintf("web-%d", i), "Running and Ready after the restart", time.Minute, readyPod)
