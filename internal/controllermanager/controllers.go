@@ -50,9 +50,9 @@ var Controllers = []Descriptor{
 	{Name: "disruption", Workers: 1, New: newDisruption},
 	{Name: "endpoints", Workers: 5, New: newEndpoints},
 	{Name: "endpointslice", Workers: 5, New: newEndpointSlice},
+	{Name: "persistentvolume-binder", Workers: 1, New: newPersistentVolumeBinder},
 	{Name: "pvc-protection", Workers: 1, New: newPVCProtection},
 	{Name: "pv-protection", Workers: 1, New: newPVProtection},
-	{Name: "persistentvolume-binder", Workers: 1, New: newPersistentVolumeBinder},
 }
 
 func newReplicaSet(c *Context) (Runner, error) {

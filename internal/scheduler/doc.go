@@ -7,8 +7,13 @@
 // nowhere wait in the queue's unschedulable set until a cluster change that could help moves
 // them back (package queue), and may preempt lower-priority pods.
 //
+// WaitForFirstConsumer claims are bound around the binding by package volumebinder (Reserve in
+// the scheduling cycle, PreBind on the binding goroutine before pods/binding, Unreserve on
+// failure).
+//
 // It talks to the cluster only through the API server with client-go. It must never write a pod's
-// spec other than through the binding subresource, never delete pods other than preemption
+// spec other than through the binding subresource, never write claims or volumes other than the
+// selected-node annotation and a volume's pre-binding claimRef (the PV controller binds), never delete pods other than preemption
 // victims, and never poll the API server for changes: informers tell it.
 //
 // Usage:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -180,18 +181,18 @@ func podKey(p *corev1.Pod) string                     { return p.Namespace + "/"
 // volumes lists the volumes as the binder sees them: the informer's, with assumed ones shown
 // pre-bound to the claim they are held for.
 func (b *Binder) volumes() ([]*corev1.PersistentVolume, error) {
-	pvs, err := b.pvs.List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
+	// Assumptions first: one is dropped only after the informer's store shows the volume
+	// claimed, so a list taken afterwards sees the claim either way.
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.assumed) == 0 {
-		return pvs, nil
+	assumed := maps.Clone(b.assumed)
+	b.mu.Unlock()
+	pvs, err := b.pvs.List(labels.Everything())
+	if err != nil || len(assumed) == 0 {
+		return pvs, err
 	}
 	out := make([]*corev1.PersistentVolume, len(pvs))
 	for i, pv := range pvs {
-		if c, ok := b.assumed[pv.Name]; ok && pv.Spec.ClaimRef == nil {
+		if c, ok := assumed[pv.Name]; ok && pv.Spec.ClaimRef == nil {
 			cp := pv.DeepCopy()
 			cp.Spec.ClaimRef = claimRef(c)
 			pv = cp
