@@ -52,6 +52,13 @@ const overlayPeers = 10
 // neighbour and FDB entries to keep while pods start.
 func startPodNodeWith(b *testing.B, withOverlay bool) *podNode {
 	b.Helper()
+	return startPodNodeConfig(b, withOverlay, nil)
+}
+
+// startPodNodeConfig is startPodNodeWith with the server's config adjusted further by mutate
+// (the storage benchmarks turn the scheduler and the controllers on).
+func startPodNodeConfig(b *testing.B, withOverlay bool, mutate func(*skiffserver.Config)) *podNode {
+	b.Helper()
 	var ns *nettest.Namespace
 	nodeIP, mode := net.ParseIP("127.0.0.1"), kubelet.OverlayNone
 	if withOverlay {
@@ -84,6 +91,9 @@ func startPodNodeWith(b *testing.B, withOverlay bool) *podNode {
 		cfg.DisableAgent = false
 		cfg.Agent = kubelet.Config{NodeName: n.node, NodeIP: nodeIP, DataDir: dir, Overlay: mode,
 			CgroupRoot: n.cgroot, PodCIDR: "198.19.0.0/23", NetNS: ns.Path, APIListener: apiLn}
+		if mutate != nil {
+			mutate(cfg)
+		}
 	}})
 	if s.Agent == nil {
 		b.Fatal("the server did not start its node agent")

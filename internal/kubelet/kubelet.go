@@ -26,11 +26,14 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-dev/skiff/internal/kubelet/localpathdirs"
 	"github.com/skiff-dev/skiff/internal/kubelet/nodestatus"
 	"github.com/skiff-dev/skiff/internal/kubelet/podcgroups"
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
+	"github.com/skiff-dev/skiff/internal/kubelet/pvcvolume"
 	"github.com/skiff-dev/skiff/internal/kubelet/staticpod"
 	"github.com/skiff-dev/skiff/internal/kubelet/volume"
+	"github.com/skiff-dev/skiff/internal/localpath"
 	"github.com/skiff-dev/skiff/internal/network"
 	"github.com/skiff-dev/skiff/internal/network/ipam"
 	"github.com/skiff-dev/skiff/internal/proxy"
@@ -71,11 +74,13 @@ type Kubelet struct {
 	net     Network
 	podNet  *podNetwork // the real pod network, nil when Config.Network replaced it
 	volumes *volume.Manager
-	prober  *prober.Manager
-	sources *apiSources
-	node    NodeReporter
-	static  *staticPods
-	cgroups *podcgroups.Manager
+	// localPath keeps the directories of this node's local-path PVs.
+	localPath *localpathdirs.Controller
+	prober    *prober.Manager
+	sources   *apiSources
+	node      NodeReporter
+	static    *staticPods
+	cgroups   *podcgroups.Manager
 	// memCapacity scales burstable containers' oom_score_adj (0 if unknown).
 	memCapacity int64
 
@@ -153,7 +158,31 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		k.closers = append(k.closers, p.Close)
 	}
 	k.sources = newAPISources(client, cfg.Clock)
-	vm, err := volume.New(volume.Config{DataDir: cfg.DataDir, Sources: k.sources, Logger: cfg.Logger})
+	lpRoot, err := localpathdirs.RootFor(cfg.DataDir)
+	if err != nil {
+		k.close()
+		return nil, err
+	}
+	lpDirs, err := localpathdirs.NewDirs(lpRoot)
+	if err != nil {
+		k.close()
+		return nil, err
+	}
+	k.broadcaster = record.NewBroadcaster()
+	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	if k.localPath, err = localpathdirs.New(localpathdirs.Config{Client: client, NodeName: cfg.NodeName, Dirs: lpDirs,
+		Recorder: k.recorder, Logger: cfg.Logger}); err != nil {
+		k.close()
+		return nil, err
+	}
+	claims, err := pvcvolume.New(pvcvolume.Config{Objects: claimObjects{client: client, local: k.localPath},
+		NodeName: cfg.NodeName, Dirs: lpDirs, Logger: cfg.Logger})
+	if err != nil {
+		k.close()
+		return nil, err
+	}
+	vm, err := volume.New(volume.Config{DataDir: cfg.DataDir, Sources: k.sources, Logger: cfg.Logger,
+		Plugins: []volume.Plugin{claims}})
 	if err != nil {
 		k.close()
 		return nil, err
@@ -166,8 +195,6 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		k.close()
 		return nil, err
 	}
-	k.broadcaster = record.NewBroadcaster()
-	k.recorder = k.broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
 	k.node = cfg.Node
 	if k.node == nil {
 		var checks []nodestatus.ReadinessCheck
@@ -178,6 +205,7 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 			NodeName: cfg.NodeName, NodeIP: cfg.NodeIP, PodCIDR: cfg.PodCIDR, DataDir: cfg.DataDir,
 			KubeletPort: int(k.cfg.KubeletPort), LeaseDuration: cfg.NodeLeaseDuration,
 			Recorder: k.recorder, Logger: cfg.Logger, ReadinessChecks: checks,
+			Annotations: map[string]string{localpath.RootAnnotation: lpDirs.Root()},
 		})
 		if err != nil {
 			k.close()
@@ -300,6 +328,9 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
+	lpDone := make(chan struct{})
+	go func() { defer close(lpDone); k.localPath.Run(ctx) }()
+	defer func() { cancel(); <-lpDone }()
 	// API pods wait for the pod network: without a pod CIDR they could not get an address.
 	if err := k.followNodes(ctx); err != nil {
 		return err

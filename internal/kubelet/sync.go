@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-dev/skiff/internal/kubelet/prober"
+	"github.com/skiff-dev/skiff/internal/kubelet/pvcvolume"
 	"github.com/skiff-dev/skiff/internal/kubelet/staticpod"
 	"github.com/skiff-dev/skiff/internal/runtime"
 )
@@ -241,7 +243,18 @@ func (k *Kubelet) syncPod(ctx context.Context, w *podWorker, pod *v1.Pod, kills 
 	paths, err := k.volumes.SetUp(ctx, pod)
 	if err != nil {
 		if w.shouldRecord("mount", err.Error(), time.Now()) {
-			k.podEvent(pod, v1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+			if ces := pvcvolume.ClaimErrors(err); len(ces) > 0 {
+				// A claim that is not usable yet is a wait, reported in upstream's words.
+				names := make([]string, len(ces))
+				for i, ce := range ces {
+					names[i] = ce.Volume
+				}
+				list := strings.Join(names, " ")
+				k.podEvent(pod, v1.EventTypeWarning, "FailedMount",
+					"Unable to attach or mount volumes: unmounted volumes=[%s], failed to process volumes=[%s]: %v", list, list, ces[0])
+			} else {
+				k.podEvent(pod, v1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+			}
 		}
 		return err
 	}

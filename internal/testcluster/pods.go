@@ -255,6 +255,10 @@ func (c *Cluster) Kubectl(t testing.TB, stdin string, args ...string) Result {
 // deleteAllPods deletes every pod while the agents run, waits for them to go and fails the test
 // on anything a node kept of them.
 func (c *Cluster) deleteAllPods(t *testing.T) {
+	if c.podsDeleted {
+		return
+	}
+	c.podsDeleted = true
 	ctx := context.Background()
 	nss, err := c.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil {

@@ -85,6 +85,9 @@ type Cluster struct {
 	home        string // kubectl's $HOME: its caches stay out of the user's
 	opts        Options
 	suffix      string // of the node names
+	// restartAddr is the API server's address to listen on again when RestartServer starts it.
+	restartAddr string
+	podsDeleted bool // the end-of-test pod deletion ran (RestartServer runs it early)
 }
 
 func randHex(n int) string {
@@ -126,6 +129,17 @@ func Start(t *testing.T, o Options) *Cluster {
 		if o.ClusterDNS {
 			c.enableClusterDNS(t, cfg)
 		}
+		if c.restartAddr != "" {
+			// The nodes' forwarders and kubeconfigs know the address the server had.
+			if ln, err := net.Listen("tcp", c.restartAddr); err == nil {
+				if cfg.Listener != nil {
+					cfg.Listener.Close()
+				}
+				cfg.Listener = ln
+			} else {
+				t.Errorf("testcluster: listening on %s again: %v", c.restartAddr, err)
+			}
+		}
 		if o.Server != nil {
 			o.Server(cfg)
 		}
@@ -156,6 +170,19 @@ func Start(t *testing.T, o Options) *Cluster {
 	c.WaitNodesReady(t, 60*time.Second)
 	c.readPodCIDRs(t)
 	return c
+}
+
+// RestartServer stops the API server (with its scheduler and controllers) and starts it again
+// on the same data dir and address, as an operator restarting `skiff server`; the node agents
+// keep running and reconnect. Pods are deleted at the end of the test while this server runs.
+func (c *Cluster) RestartServer(t *testing.T) {
+	t.Helper()
+	c.restartAddr = strings.TrimPrefix(c.apiURL, "https://")
+	c.Server = c.Server.Restart(t)
+	c.Client, c.Config = c.Server.Client, c.Server.Config
+	// The new server's Stop was registered after Start's pod deletion, so it would run before
+	// it: the deletion runs first, from here.
+	t.Cleanup(func() { c.deleteAllPods(t) })
 }
 
 // enableClusterDNS turns the server's cluster DNS on, its sockets in the first host's namespace.

@@ -79,6 +79,10 @@ type Config struct {
 	// Labels are added to the Node when it is created (upstream --node-labels); they win over the
 	// default labels. Later changes are left to whoever made them, except for default labels.
 	Labels map[string]string
+	// Annotations are the agent's own annotations (e.g. skiff.dev/local-path-root): set when the
+	// Node is created and put back on an existing Node at registration, as the default labels
+	// are. Other annotations belong to others and are never touched.
+	Annotations map[string]string
 	// RegisterWithTaints are set when the Node is created (upstream --register-with-taints) and
 	// never reconciled afterwards: from then on `kubectl taint` and controllers own them.
 	RegisterWithTaints []corev1.Taint

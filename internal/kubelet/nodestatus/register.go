@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 
@@ -39,7 +40,7 @@ func (a *Agent) initialNode() *corev1.Node {
 		labels[k] = v
 	}
 	n := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels, Annotations: maps.Clone(a.cfg.Annotations)},
 		Spec: corev1.NodeSpec{
 			Taints:        slices.Clone(a.cfg.RegisterWithTaints),
 			Unschedulable: a.cfg.Unschedulable,
@@ -60,7 +61,8 @@ func isUnschedulableTaint(t corev1.Taint) bool {
 }
 
 // reconcile adjusts an existing Node to this agent: the default labels (the kubelet's, e.g. after
-// a change of --hostname-override or an arch migration) and a pod CIDR when the Node has none.
+// a change of --hostname-override or an arch migration), the agent's annotations (a moved data
+// dir moves the local-path root) and a pod CIDR when the Node has none.
 // Taints, unschedulable, other labels and a pod CIDR already set belong to others (kubectl
 // cordon/taint/label, the controller manager's IPAM) and stay. It reports whether it changed node.
 func (a *Agent) reconcile(node *corev1.Node) bool {
@@ -80,6 +82,15 @@ func (a *Agent) reconcile(node *corev1.Node) bool {
 			changed = true
 		}
 	}
+	for k, v := range a.cfg.Annotations {
+		if node.Annotations[k] != v {
+			if node.Annotations == nil {
+				node.Annotations = map[string]string{}
+			}
+			node.Annotations[k] = v
+			changed = true
+		}
+	}
 	if a.cfg.PodCIDR != "" && node.Spec.PodCIDR == "" && len(node.Spec.PodCIDRs) == 0 {
 		node.Spec.PodCIDR = a.cfg.PodCIDR
 		node.Spec.PodCIDRs = []string{a.cfg.PodCIDR}
@@ -88,12 +99,12 @@ func (a *Agent) reconcile(node *corev1.Node) bool {
 	return changed
 }
 
-// metaSpecPatch is the strategic merge patch of labels and spec from old to new, carrying old's
+// metaSpecPatch is the strategic merge patch of labels, annotations and spec from old to new, carrying old's
 // resourceVersion so that a concurrent writer (an IPAM controller setting the pod CIDR) makes it
 // fail with a conflict instead of being overwritten.
 func metaSpecPatch(old, new *corev1.Node) ([]byte, error) {
 	strip := func(n *corev1.Node) ([]byte, error) {
-		return json.Marshal(corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: n.Labels}, Spec: n.Spec})
+		return json.Marshal(corev1.Node{ObjectMeta: metav1.ObjectMeta{Labels: n.Labels, Annotations: n.Annotations}, Spec: n.Spec})
 	}
 	oldJSON, err := strip(old)
 	if err != nil {

@@ -155,3 +155,66 @@ func TestMetaSpecPatchCarriesResourceVersion(t *testing.T) {
 		t.Errorf("patch = %s, want %s", p, want)
 	}
 }
+
+// TestRegisterAnnotations: the agent's annotations are set at creation and put back on an
+// existing Node, and nobody else's annotation is touched.
+func TestRegisterAnnotations(t *testing.T) {
+	const key = "skiff.dev/local-path-root"
+	defaultLabels := map[string]string{
+		corev1.LabelHostname: "n1", corev1.LabelOSStable: runtime.GOOS, corev1.LabelArchStable: runtime.GOARCH,
+		"beta.kubernetes.io/os": runtime.GOOS, "beta.kubernetes.io/arch": runtime.GOARCH,
+	}
+	cases := []struct {
+		name      string
+		existing  []corev1.Node
+		want      map[string]string
+		wantPatch bool
+	}{
+		{name: "created with it", want: map[string]string{key: "/data/storage/local-path"}},
+		{
+			name: "existing without it gets it, others' kept",
+			existing: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1", ResourceVersion: "3", Labels: defaultLabels,
+				Annotations: map[string]string{"other": "x"}}}},
+			want: map[string]string{key: "/data/storage/local-path", "other": "x"}, wantPatch: true,
+		},
+		{
+			name: "existing with a stale root is corrected",
+			existing: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1", ResourceVersion: "3", Labels: defaultLabels,
+				Annotations: map[string]string{key: "/old/storage/local-path"}}}},
+			want: map[string]string{key: "/data/storage/local-path"}, wantPatch: true,
+		},
+		{
+			name: "existing already right: no write",
+			existing: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "n1", ResourceVersion: "3", Labels: defaultLabels,
+				Annotations: map[string]string{key: "/data/storage/local-path"}}}},
+			want: map[string]string{key: "/data/storage/local-path"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestAgent(t, func(c *Config) {
+				c.Annotations = map[string]string{key: "/data/storage/local-path"}
+			}, tc.existing...)
+			ctx := context.Background()
+			if err := a.register(ctx); err != nil {
+				t.Fatal(err)
+			}
+			patches := 0
+			for _, act := range a.client.Actions() {
+				if act.GetVerb() == "patch" {
+					patches++
+				}
+			}
+			if (patches > 0) != tc.wantPatch {
+				t.Errorf("%d patches, want patch=%v", patches, tc.wantPatch)
+			}
+			n, err := a.client.CoreV1().Nodes().Get(ctx, "n1", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equality.Semantic.DeepEqual(n.Annotations, tc.want) {
+				t.Errorf("annotations = %v, want %v", n.Annotations, tc.want)
+			}
+		})
+	}
+}

@@ -29,8 +29,7 @@ const (
 	PluginProjected   = "kubernetes.io~projected"
 )
 
-// Plugin sets up a volume kind this package does not own (persistentVolumeClaim once storage
-// lands, CSI, ...). Its directory is <pod>/volumes/<Name()>/<volume>; TearDown is called for every
+// Plugin sets up a volume kind this package does not own (persistentVolumeClaim, CSI, ...). Its directory is <pod>/volumes/<Name()>/<volume>; TearDown is called for every
 // such directory found on disk, also after a crash, before the manager unmounts what is left
 // below the pod and deletes it.
 type Plugin interface {
@@ -187,10 +186,12 @@ func builtinPlugin(v *corev1.Volume) string {
 	return ""
 }
 
-// readOnlyToPod reports the kinds whose mounts are always read-only, as upstream makes them:
-// their contents belong to the API, and a write would be lost at the next update anyway.
+// readOnlyToPod reports the volumes whose mounts are always read-only: the kinds whose contents
+// belong to the API (a write would be lost at the next update anyway), and claims the pod
+// references with readOnly: true, which upstream mounts read-only into every container.
 func readOnlyToPod(v *corev1.Volume) bool {
-	return v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil
+	return v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil ||
+		v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ReadOnly
 }
 
 func (m *Manager) allocatable() corev1.ResourceList {

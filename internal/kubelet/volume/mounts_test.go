@@ -35,8 +35,10 @@ func TestContainerMountsOptions(t *testing.T) {
 	pod := testPod("mounts",
 		corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		corev1.Volume{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
+		corev1.Volume{Name: "claim", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}},
+		corev1.Volume{Name: "roclaim", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c", ReadOnly: true}}},
 	)
-	paths := map[string]string{"scratch": "/host/scratch", "cfg": "/host/cfg"}
+	paths := map[string]string{"scratch": "/host/scratch", "cfg": "/host/cfg", "claim": "/host/pv", "roclaim": "/host/pv"}
 	priv := &corev1.SecurityContext{Privileged: ptr(true)}
 	for _, tt := range []struct {
 		name    string
@@ -51,6 +53,10 @@ func TestContainerMountsOptions(t *testing.T) {
 			want: "/host/scratch:/s:[rbind ro rprivate]"},
 		{name: "configMap forced read-only", vm: corev1.VolumeMount{Name: "cfg", MountPath: "/etc/app"},
 			want: "/host/cfg:/etc/app:[rbind ro rprivate]"},
+		{name: "claim writable", vm: corev1.VolumeMount{Name: "claim", MountPath: "/d"},
+			want: "/host/pv:/d:[rbind rw rprivate]"},
+		{name: "claim referenced readOnly", vm: corev1.VolumeMount{Name: "roclaim", MountPath: "/d"},
+			want: "/host/pv:/d:[rbind ro rprivate]"},
 		{name: "HostToContainer", vm: corev1.VolumeMount{Name: "scratch", MountPath: "/s", MountPropagation: ptr(corev1.MountPropagationHostToContainer)},
 			want: "/host/scratch:/s:[rbind rw rslave]"},
 		{name: "Bidirectional privileged", sc: priv, vm: corev1.VolumeMount{Name: "scratch", MountPath: "/s", MountPropagation: ptr(corev1.MountPropagationBidirectional)},
