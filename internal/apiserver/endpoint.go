@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"github.com/skiff-dev/skiff/internal/apiserver/createfields"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/scheme"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
@@ -27,6 +28,10 @@ type endpoint struct {
 	fmOnce sync.Once
 	fm     map[string]*managedfields.FieldManager // by subresource
 	fmErr  error
+	// cf computes the managed fields of creates without the field manager; nil when the kind
+	// cannot be planned (every create then takes the field manager).
+	cfOnce sync.Once
+	cf     *createfields.Tracker
 }
 
 func newEndpoint(res *registry.Resource, st *storage.Store) (*endpoint, error) {

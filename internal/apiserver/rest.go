@@ -169,7 +169,7 @@ func (s *Server) create(ctx context.Context, ep *endpoint, namespace string, obj
 			return nil, err
 		}
 		if !opts.applied {
-			obj = ep.trackUpdate(ep.newObject(), obj, opts.manager, "")
+			obj = ep.trackCreate(obj, opts.manager)
 		}
 		if opts.dryRun {
 			finish(false)
@@ -239,7 +239,7 @@ func (s *Server) update(ctx context.Context, ep *endpoint, namespace, name strin
 			}
 			finish = f
 			if !opts.applied {
-				obj = ep.trackUpdate(ep.newObject(), obj, opts.manager, "")
+				obj = ep.trackCreate(obj, opts.manager)
 			}
 			created, result = true, obj
 			return s.forStorage(ep, obj)
