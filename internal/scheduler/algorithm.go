@@ -93,6 +93,9 @@ type algorithm struct {
 	intn func(n int) int
 	// nominated lists pods of at least a priority nominated to a node (nil: none).
 	nominated func(node string, priority int32, self types.UID) []*fw.PodInfo
+	// anyNominated says whether any pod is nominated at all, so that the search need not ask
+	// (and touch every node's name) when none is, the usual case.
+	anyNominated func() bool
 }
 
 func newAlgorithm(p *fw.Profile, percentage int) *algorithm {
@@ -180,7 +183,7 @@ func (a *algorithm) findFeasible(ctx context.Context, state *fw.CycleState, pod 
 // filterNode runs the filters on a node, and, when pods of at least the same priority are
 // nominated to it, also as if they were already there: the pod must fit both ways, as upstream.
 func (a *algorithm) filterNode(ctx context.Context, state *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) *fw.Status {
-	if a.nominated != nil {
+	if a.nominated != nil && (a.anyNominated == nil || a.anyNominated()) {
 		if noms := a.nominated(n.Node.Name, pod.Priority, pod.Pod.UID); len(noms) > 0 {
 			clone := n.Clone()
 			for _, np := range noms {

@@ -48,9 +48,12 @@ func (n *nominator) set(pod *corev1.Pod, node string) {
 	n.byNode[node][pod.UID] = fw.NewPodInfo(pod)
 }
 
+// any reports whether any pod is nominated, without the lock.
+func (n *nominator) any() bool { return n.count.Load() > 0 }
+
 // forNode lists the pods nominated to node with at least the given priority, other than self.
 func (n *nominator) forNode(node string, priority int32, self types.UID) []*fw.PodInfo {
-	if n.count.Load() == 0 {
+	if !n.any() {
 		return nil
 	}
 	n.mu.Lock()

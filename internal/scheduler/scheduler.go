@@ -128,6 +128,7 @@ func New(client kubernetes.Interface, cfg Config) (*Scheduler, error) {
 	s.algo = newAlgorithm(plugins.Default(vb), cfg.PercentageOfNodesToScore)
 	s.nominator = newNominator()
 	s.algo.nominated = s.nominator.forNode
+	s.algo.anyNominated = s.nominator.any
 	if err := s.addHandlers(); err != nil {
 		return nil, err
 	}

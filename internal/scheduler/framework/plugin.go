@@ -43,18 +43,38 @@ func (s *Status) Message() string {
 
 // CycleState carries what PreFilter/PreScore computed for one pod to the per-node steps of the
 // same cycle. It is written during PreFilter/PreScore and only read afterwards.
+//
+// The few entries sit in a slice searched in order rather than a map: Filter and Score read them
+// once per node for every pod, and comparing a handful of constant keys costs less than hashing.
 type CycleState struct {
-	data map[string]any
+	keys []string
+	vals []any
 }
 
 // NewCycleState makes an empty state.
-func NewCycleState() *CycleState { return &CycleState{data: map[string]any{}} }
+func NewCycleState() *CycleState { return &CycleState{} }
 
 // Write stores a plugin's data.
-func (c *CycleState) Write(key string, v any) { c.data[key] = v }
+func (c *CycleState) Write(key string, v any) {
+	for i, k := range c.keys {
+		if k == key {
+			c.vals[i] = v
+			return
+		}
+	}
+	c.keys = append(c.keys, key)
+	c.vals = append(c.vals, v)
+}
 
 // Read fetches a plugin's data.
-func (c *CycleState) Read(key string) any { return c.data[key] }
+func (c *CycleState) Read(key string) any {
+	for i, k := range c.keys {
+		if k == key {
+			return c.vals[i]
+		}
+	}
+	return nil
+}
 
 // Plugin is anything with a name.
 type Plugin interface{ Name() string }
