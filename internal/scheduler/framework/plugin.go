@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -17,6 +18,11 @@ const (
 	UnschedulableAndUnresolvable
 	// Error: the plugin failed; the pod is retried with back-off.
 	Error
+	// Skip, from a PreFilter or PreScore, says the plugin has nothing to decide for this pod
+	// (no affinity, no claims, no spread constraints...): its Filter, or its Score, is not run
+	// for any node in this cycle. A skipped score counts as the same for every node, which
+	// changes no choice.
+	Skip
 )
 
 // Status is what a plugin returns; nil means Success.
@@ -32,6 +38,9 @@ func NewStatus(code Code, reasons ...string) *Status { return &Status{Code: code
 
 // IsSuccess says whether s is nil or Success.
 func (s *Status) IsSuccess() bool { return s == nil || s.Code == Success }
+
+// IsSkip says whether s is a Skip.
+func (s *Status) IsSkip() bool { return s != nil && s.Code == Skip }
 
 // Message joins the reasons.
 func (s *Status) Message() string {
@@ -49,6 +58,9 @@ func (s *Status) Message() string {
 type CycleState struct {
 	keys []string
 	vals []any
+	// filters are the filters this cycle runs: the profile's, less those whose PreFilter
+	// skipped; nil until RunPreFilters ran.
+	filters []FilterPlugin
 }
 
 // NewCycleState makes an empty state.
@@ -96,7 +108,7 @@ type FilterPlugin interface {
 // scores into 0..MaxNodeScore in place.
 type ScorePlugin interface {
 	Plugin
-	PreScore(ctx context.Context, state *CycleState, pod *PodInfo, nodes []*NodeInfo, snap *Snapshot)
+	PreScore(ctx context.Context, state *CycleState, pod *PodInfo, nodes []*NodeInfo, snap *Snapshot) *Status
 	Score(ctx context.Context, state *CycleState, pod *PodInfo, node *NodeInfo) int64
 	Normalize(ctx context.Context, state *CycleState, pod *PodInfo, scores []int64)
 }
@@ -117,12 +129,24 @@ type Profile struct {
 	Scores     []WeightedScore
 }
 
-// RunPreFilters runs every PreFilter; the first rejection wins.
+// RunPreFilters runs every PreFilter; the first rejection wins. Those that skip take their
+// Filter out of this cycle.
 func (p *Profile) RunPreFilters(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot) *Status {
+	var skipped []string
 	for _, pl := range p.PreFilters {
-		if st := pl.PreFilter(ctx, state, pod, snap); !st.IsSuccess() {
+		st := pl.PreFilter(ctx, state, pod, snap)
+		switch {
+		case st.IsSkip():
+			skipped = append(skipped, pl.Name())
+		case !st.IsSuccess():
 			st.Plugin = pl.Name()
 			return st
+		}
+	}
+	state.filters = make([]FilterPlugin, 0, len(p.Filters))
+	for _, f := range p.Filters {
+		if !slices.Contains(skipped, f.Name()) {
+			state.filters = append(state.filters, f)
 		}
 	}
 	return nil
@@ -130,7 +154,11 @@ func (p *Profile) RunPreFilters(ctx context.Context, state *CycleState, pod *Pod
 
 // RunFilters runs the filters in order and stops at the first that rejects the node, as upstream.
 func (p *Profile) RunFilters(ctx context.Context, state *CycleState, pod *PodInfo, node *NodeInfo) *Status {
-	for _, pl := range p.Filters {
+	filters := state.filters
+	if filters == nil {
+		filters = p.Filters
+	}
+	for _, pl := range filters {
 		if st := pl.Filter(ctx, state, pod, node); !st.IsSuccess() {
 			st.Plugin = pl.Name()
 			return st
@@ -139,13 +167,15 @@ func (p *Profile) RunFilters(ctx context.Context, state *CycleState, pod *PodInf
 	return nil
 }
 
-// RunScores scores every node with every plugin, normalises per plugin and returns the weighted
-// sums, index for index with nodes.
+// RunScores scores every node with every plugin that did not skip, normalises per plugin and
+// returns the weighted sums, index for index with nodes.
 func (p *Profile) RunScores(ctx context.Context, state *CycleState, pod *PodInfo, nodes []*NodeInfo, snap *Snapshot) []int64 {
 	total := make([]int64, len(nodes))
 	scores := make([]int64, len(nodes))
 	for _, ws := range p.Scores {
-		ws.Plugin.PreScore(ctx, state, pod, nodes, snap)
+		if ws.Plugin.PreScore(ctx, state, pod, nodes, snap).IsSkip() {
+			continue
+		}
 		for i, n := range nodes {
 			scores[i] = ws.Plugin.Score(ctx, state, pod, n)
 		}

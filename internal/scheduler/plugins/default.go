@@ -11,7 +11,7 @@ import (
 func Default(volumes VolumeBinding) *fw.Profile {
 	na, spread, ipa := NodeAffinity{}, PodTopologySpread{}, InterPodAffinity{}
 	return &fw.Profile{
-		PreFilters: []fw.PreFilterPlugin{na, volumes, spread, ipa},
+		PreFilters: []fw.PreFilterPlugin{NodeName{}, na, NodePorts{}, volumes, spread, ipa},
 		Filters: []fw.FilterPlugin{
 			NodeUnschedulable{}, NodeName{}, TaintToleration{}, NodeReady{}, na, NodePorts{},
 			NodeResourcesFit{}, volumes, spread, ipa,

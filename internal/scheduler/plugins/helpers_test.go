@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -101,8 +102,11 @@ func filterAll(pl fw.FilterPlugin, p *corev1.Pod, nodes ...*fw.NodeInfo) map[str
 	state := fw.NewCycleState()
 	pi := fw.NewPodInfo(p)
 	out := map[string]string{}
+	skipped := false
 	if pf, ok := pl.(fw.PreFilterPlugin); ok {
-		if st := pf.PreFilter(ctx, state, pi, snap); !st.IsSuccess() {
+		st := pf.PreFilter(ctx, state, pi, snap)
+		skipped = st.IsSkip()
+		if !st.IsSuccess() && !skipped {
 			for _, n := range nodes {
 				out[n.Name()] = "prefilter: " + st.Message()
 			}
@@ -110,13 +114,19 @@ func filterAll(pl fw.FilterPlugin, p *corev1.Pod, nodes ...*fw.NodeInfo) map[str
 		}
 	}
 	for _, n := range nodes {
-		out[n.Name()] = pl.Filter(ctx, state, pi, n).Message()
+		msg := pl.Filter(ctx, state, pi, n).Message()
+		if skipped && msg != "" {
+			// The framework would not have asked: a skip must only be claimed where the filter
+			// passes every node anyway.
+			msg = "skipped, but the filter says: " + msg
+		}
+		out[n.Name()] = msg
 	}
 	return out
 }
 
 // scoreAll runs a score plugin over nodes and normalises.
-func scoreAll(pl fw.ScorePlugin, p *corev1.Pod, nodes ...*fw.NodeInfo) []int64 {
+func scoreAll(pl fw.ScorePlugin, p *corev1.Pod, nodes ...*fw.NodeInfo) (scores []int64) {
 	ctx := context.Background()
 	snap := fw.NewSnapshot(nodes...)
 	state := fw.NewCycleState()
@@ -124,8 +134,14 @@ func scoreAll(pl fw.ScorePlugin, p *corev1.Pod, nodes ...*fw.NodeInfo) []int64 {
 	if pf, ok := pl.(fw.PreFilterPlugin); ok {
 		pf.PreFilter(ctx, state, pi, snap)
 	}
-	pl.PreScore(ctx, state, pi, nodes, snap)
-	scores := make([]int64, len(nodes))
+	skipped := pl.PreScore(ctx, state, pi, nodes, snap).IsSkip()
+	defer func() {
+		// A skipped score must be one that would have been the same for every node.
+		if skipped && len(scores) > 0 && slices.ContainsFunc(scores, func(s int64) bool { return s != scores[0] }) {
+			panic(fmt.Sprintf("%s skipped its score, but scores differ by node: %v", pl.Name(), scores))
+		}
+	}()
+	scores = make([]int64, len(nodes))
 	for i, n := range nodes {
 		scores[i] = pl.Score(ctx, state, pi, n)
 	}

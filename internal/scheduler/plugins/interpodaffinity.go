@@ -135,7 +135,7 @@ type affinityScoreState struct {
 	topo map[string]map[string]int64
 }
 
-func (InterPodAffinity) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, _ []*fw.NodeInfo, snap *fw.Snapshot) {
+func (InterPodAffinity) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, _ []*fw.NodeInfo, snap *fw.Snapshot) *fw.Status {
 	s := &affinityScoreState{topo: map[string]map[string]int64{}}
 	add := func(key string, node *fw.NodeInfo, w int64) {
 		v, ok := node.Node.Labels[key]
@@ -190,6 +190,11 @@ func (InterPodAffinity) PreScore(_ context.Context, state *fw.CycleState, pod *f
 		}
 	}
 	state.Write(interPodScoreKey, s)
+	if len(s.topo) == 0 {
+		// No term concerns this pod either way: every node scores the same.
+		return fw.NewStatus(fw.Skip)
+	}
+	return nil
 }
 
 func (InterPodAffinity) Score(_ context.Context, state *fw.CycleState, _ *fw.PodInfo, n *fw.NodeInfo) int64 {

@@ -31,6 +31,10 @@ func (NodeAffinity) PreFilter(_ context.Context, state *fw.CycleState, pod *fw.P
 		s.preferred = p
 	}
 	state.Write(nodeAffinityKey, s)
+	if a := pod.Pod.Spec.Affinity; len(pod.Pod.Spec.NodeSelector) == 0 &&
+		(a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil) {
+		return fw.NewStatus(fw.Skip) // every node matches
+	}
 	return nil
 }
 
@@ -49,7 +53,11 @@ func (NodeAffinity) Filter(_ context.Context, state *fw.CycleState, pod *fw.PodI
 	return fw.NewStatus(fw.UnschedulableAndUnresolvable, ReasonNodeAffinity)
 }
 
-func (NodeAffinity) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) {
+func (NodeAffinity) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, _ []*fw.NodeInfo, _ *fw.Snapshot) *fw.Status {
+	if nodeAffinityStateOf(state, pod).preferred == nil {
+		return fw.NewStatus(fw.Skip)
+	}
+	return nil
 }
 
 func (NodeAffinity) Score(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) int64 {

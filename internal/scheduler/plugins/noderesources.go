@@ -68,7 +68,8 @@ type LeastAllocated struct{}
 
 func (LeastAllocated) Name() string { return "NodeResourcesLeastAllocated" }
 
-func (LeastAllocated) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) {
+func (LeastAllocated) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) *fw.Status {
+	return nil
 }
 
 func (LeastAllocated) Score(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) int64 {
@@ -93,7 +94,8 @@ type BalancedAllocation struct{}
 
 func (BalancedAllocation) Name() string { return "NodeResourcesBalancedAllocation" }
 
-func (BalancedAllocation) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) {
+func (BalancedAllocation) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) *fw.Status {
+	return nil
 }
 
 func (BalancedAllocation) Score(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) int64 {

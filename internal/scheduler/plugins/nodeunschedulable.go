@@ -90,6 +90,14 @@ type NodeName struct{}
 
 func (NodeName) Name() string { return "NodeName" }
 
+// PreFilter skips the filter for the usual pod, which names no node.
+func (NodeName) PreFilter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, _ *fw.Snapshot) *fw.Status {
+	if pod.Pod.Spec.NodeName == "" {
+		return fw.NewStatus(fw.Skip)
+	}
+	return nil
+}
+
 func (NodeName) Filter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) *fw.Status {
 	if pod.Pod.Spec.NodeName == "" || pod.Pod.Spec.NodeName == n.Node.Name {
 		return nil
@@ -101,6 +109,14 @@ func (NodeName) Filter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n *
 type NodePorts struct{}
 
 func (NodePorts) Name() string { return "NodePorts" }
+
+// PreFilter skips the filter for a pod that asks for no host port.
+func (NodePorts) PreFilter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, _ *fw.Snapshot) *fw.Status {
+	if len(pod.Ports) == 0 {
+		return fw.NewStatus(fw.Skip)
+	}
+	return nil
+}
 
 func (NodePorts) Filter(_ context.Context, _ *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) *fw.Status {
 	for _, hp := range pod.Ports {

@@ -126,7 +126,7 @@ func (PodTopologySpread) PreFilter(_ context.Context, state *fw.CycleState, pod 
 		return fw.NewStatus(fw.UnschedulableAndUnresolvable, err.Error())
 	}
 	if len(cs) == 0 {
-		return nil
+		return fw.NewStatus(fw.Skip)
 	}
 	s := &spreadFilterState{constraints: cs, counts: map[topologyPair]int{}}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod.Pod)
@@ -190,11 +190,11 @@ func (PodTopologySpread) Filter(_ context.Context, state *fw.CycleState, _ *fw.P
 
 const spreadScoreKey = "PodTopologySpread/score"
 
-func (PodTopologySpread) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, nodes []*fw.NodeInfo, snap *fw.Snapshot) {
+func (PodTopologySpread) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, nodes []*fw.NodeInfo, snap *fw.Snapshot) *fw.Status {
 	cs, err := parseConstraints(pod.Pod, corev1.ScheduleAnyway)
 	if err != nil || len(cs) == 0 {
 		state.Write(spreadScoreKey, (*spreadScoreState)(nil))
-		return
+		return fw.NewStatus(fw.Skip)
 	}
 	s := &spreadScoreState{constraints: cs, counts: map[topologyPair]int{}, ignored: map[string]bool{}, nodes: nodes}
 	domains := make([]map[string]bool, len(cs))
@@ -227,6 +227,7 @@ func (PodTopologySpread) PreScore(_ context.Context, state *fw.CycleState, pod *
 		s.weights = append(s.weights, math.Log(float64(len(domains[i])+2)))
 	}
 	state.Write(spreadScoreKey, s)
+	return nil
 }
 
 func (PodTopologySpread) Score(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) int64 {

@@ -28,13 +28,14 @@ type SelectorSpread struct{}
 
 func (SelectorSpread) Name() string { return selectorSpreadKey }
 
-func (SelectorSpread) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, nodes []*fw.NodeInfo, _ *fw.Snapshot) {
+func (SelectorSpread) PreScore(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, nodes []*fw.NodeInfo, _ *fw.Snapshot) *fw.Status {
 	ref := metav1.GetControllerOf(pod.Pod)
 	if ref == nil {
 		state.Write(selectorSpreadKey, (*selectorSpreadState)(nil))
-		return
+		return fw.NewStatus(fw.Skip)
 	}
 	state.Write(selectorSpreadKey, &selectorSpreadState{owner: ref.UID, nodes: nodes})
+	return nil
 }
 
 func (SelectorSpread) Score(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, n *fw.NodeInfo) int64 {

@@ -31,7 +31,8 @@ func (TaintToleration) Filter(_ context.Context, _ *fw.CycleState, pod *fw.PodIn
 	return fw.NewStatus(fw.UnschedulableAndUnresolvable, untoleratedTaint(&taint))
 }
 
-func (TaintToleration) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) {
+func (TaintToleration) PreScore(context.Context, *fw.CycleState, *fw.PodInfo, []*fw.NodeInfo, *fw.Snapshot) *fw.Status {
+	return nil
 }
 
 // Score counts the intolerable PreferNoSchedule taints; only tolerations that name that effect

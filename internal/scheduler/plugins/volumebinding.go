@@ -70,7 +70,7 @@ func ClaimNames(pod *corev1.Pod) []string {
 func (p VolumeBinding) PreFilter(_ context.Context, state *fw.CycleState, pod *fw.PodInfo, _ *fw.Snapshot) *fw.Status {
 	names := ClaimNames(pod.Pod)
 	if len(names) == 0 || p.PVCs == nil {
-		return nil
+		return fw.NewStatus(fw.Skip)
 	}
 	s := &volumeState{}
 	unboundImmediate := false
