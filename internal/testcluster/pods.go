@@ -52,7 +52,7 @@ func (c *Cluster) WaitPod(t testing.TB, ns, name, what string, timeout time.Dura
 			return p
 		}
 		if time.Now().After(deadline) {
-			c.dumpNodeLogs(t)
+			c.DumpNodeLogs(t)
 			if p != nil && err == nil {
 				t.Fatalf("testcluster: pod %s/%s: timed out after %v waiting for %s; status: %+v\nevents:\n%s", ns, name, timeout, what, p.Status, c.Events(t, ns, name))
 			}
@@ -80,7 +80,7 @@ func (c *Cluster) WaitGone(t testing.TB, ns, name string, timeout time.Duration)
 			return
 		}
 		if time.Now().After(deadline) {
-			c.dumpNodeLogs(t)
+			c.DumpNodeLogs(t)
 			t.Fatalf("testcluster: pod %s/%s still there after %v (%v)", ns, name, timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -276,7 +276,7 @@ func (c *Cluster) deleteAllPods(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Errorf("testcluster: %d pods still there a minute after deleting them all", len(l.Items))
-			c.dumpNodeLogs(t)
+			c.DumpNodeLogs(t)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -290,6 +290,6 @@ func (c *Cluster) deleteAllPods(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		c.dumpNodeLogs(t)
+		c.DumpNodeLogs(t)
 	}
 }

@@ -398,7 +398,7 @@ func (c *Cluster) WaitNodesReady(t testing.TB, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.dumpNodeLogs(t)
+			c.DumpNodeLogs(t)
 			t.Fatalf("testcluster: nodes not Ready after %v: %v", timeout, notReady)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -415,8 +415,8 @@ func NodeReady(n *v1.Node) bool {
 	return false
 }
 
-// dumpNodeLogs shows the end of every node agent's log, which is what explains most failures.
-func (c *Cluster) dumpNodeLogs(t testing.TB) {
+// DumpNodeLogs shows the end of every node agent's log, which is what explains most failures.
+func (c *Cluster) DumpNodeLogs(t testing.TB) {
 	for _, n := range c.Nodes {
 		b, err := os.ReadFile(n.LogPath)
 		if err != nil {

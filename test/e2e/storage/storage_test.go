@@ -39,7 +39,7 @@ func TestStorage(t *testing.T) {
 	t.Logf("2 nodes Ready in %v", time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
-			dumpNodeLogs(t, c)
+			c.DumpNodeLogs(t)
 		}
 	})
 	s := &suite{c: c}
@@ -586,18 +586,4 @@ func kubectl(t *testing.T, c *testcluster.Cluster, args ...string) string {
 		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
 	}
 	return out.String()
-}
-
-func dumpNodeLogs(t *testing.T, c *testcluster.Cluster) {
-	for _, n := range c.Nodes {
-		b, err := os.ReadFile(n.LogPath)
-		if err != nil {
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 60 {
-			lines = lines[len(lines)-60:]
-		}
-		t.Logf("--- node agent %s (last %d lines)\n%s", n.Name, len(lines), strings.Join(lines, "\n"))
-	}
 }

@@ -43,7 +43,7 @@ func startCluster(t *testing.T, n int, srv func(*server.Config), nodeArgs func(*
 	t.Logf("%d nodes Ready in %v", n, time.Since(start).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if t.Failed() {
-			dumpNodeLogs(t, c)
+			c.DumpNodeLogs(t)
 		}
 	})
 	return c
@@ -65,21 +65,6 @@ func kubectl(t *testing.T, c *testcluster.Cluster, args ...string) string {
 	}
 	t.Logf("kubectl %s: %v", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
 	return out.String()
-}
-
-// dumpNodeLogs shows the end of every node agent's log.
-func dumpNodeLogs(t *testing.T, c *testcluster.Cluster) {
-	for _, n := range c.Nodes {
-		b, err := os.ReadFile(n.LogPath)
-		if err != nil {
-			continue
-		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
-		}
-		t.Logf("--- node agent %s (last %d lines)\n%s", n.Name, len(lines), strings.Join(lines, "\n"))
-	}
 }
 
 // writeManifest writes text to a file of the test's temp dir and returns its path.
