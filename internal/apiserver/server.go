@@ -24,6 +24,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
 	"github.com/skiff-dev/skiff/internal/apiserver/auth"
+	"github.com/skiff-dev/skiff/internal/apiserver/loopback"
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
 	"github.com/skiff-dev/skiff/internal/apiserver/storage"
 	"github.com/skiff-dev/skiff/internal/version"
@@ -47,6 +48,8 @@ type Config struct {
 	ServingCert tls.Certificate
 	ClientCA    *x509.CertPool
 
+	// Authenticator identifies callers (default: in-process callers through loopback.Transport,
+	// then client certificates verified against ClientCA).
 	Authenticator auth.Authenticator
 	Authorizer    auth.Authorizer
 
@@ -110,7 +113,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Authorizer = auth.AllowAuthenticated{}
 	}
 	if cfg.Authenticator == nil {
-		cfg.Authenticator = auth.NewClientCertAuthenticator(cfg.ClientCA)
+		// Components of this process call through loopback.Transport; everyone else presents a
+		// certificate.
+		cfg.Authenticator = auth.Union{loopback.Authenticator{}, auth.NewClientCertAuthenticator(cfg.ClientCA)}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "apiserver"), endpoints: map[schema.GroupVersionResource]*endpoint{}}
 	for _, res := range cfg.Resources {

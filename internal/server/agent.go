@@ -3,14 +3,13 @@ package server
 import (
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 	"github.com/skiff-dev/skiff/internal/pki"
 )
@@ -22,9 +21,10 @@ const DefaultAgentPodCIDR = "10.244.0.0/24"
 const NodeGroup = "system:nodes"
 
 // newAgent builds the in-process node agent: it talks to the API server through client-go like
-// any other node, with an identity of its own (CN=system:node:<name>, O=system:nodes) issued by
-// the cluster CA.
-func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*kubelet.Kubelet, error) {
+// any other node, with a node's identity (system:node:<name> in system:nodes), calling api
+// in-process. Its own HTTPS API (logs, exec, port-forward for the API server) gets a serving
+// certificate issued by the cluster CA.
+func newAgent(cfg *Config, bundle *pki.Bundle, api http.Handler, advertise net.IP) (*kubelet.Kubelet, error) {
 	ac := cfg.Agent
 	if ac.NodeName == "" {
 		h, err := os.Hostname()
@@ -49,11 +49,6 @@ func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*k
 	if err := os.MkdirAll(ac.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: "system:node:" + ac.NodeName,
-		Organizations: []string{NodeGroup}, Usage: pki.ClientAuth})
-	if err != nil {
-		return nil, err
-	}
 	if ac.ServingCert == nil {
 		// The node agent's API: the API server verifies it against the cluster CA when it
 		// proxies logs, exec and port-forward.
@@ -74,8 +69,7 @@ func newAgent(cfg *Config, bundle *pki.Bundle, url string, advertise net.IP) (*k
 	if ac.ClientCA == nil {
 		ac.ClientCA = bundle.CAPool
 	}
-	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-kubelet/" + ac.NodeName,
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
+	rc := inProcessConfig(api, cfg.Logger, "system:node:"+ac.NodeName, []string{NodeGroup}, "skiff-kubelet/"+ac.NodeName, 50, 100)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"time"
@@ -15,11 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/dns"
-	"github.com/skiff-dev/skiff/internal/pki"
 )
 
 // ClusterDNSUser is the cluster DNS's identity.
@@ -48,15 +46,10 @@ func ClusterDNSIP(serviceCIDR string) (net.IP, error) {
 	return net.IP(a.AsSlice()), nil
 }
 
-// newClusterDNS builds the in-process cluster DNS as an API client of its own.
-func newClusterDNS(cfg *Config, bundle *pki.Bundle, url string, onListening func(string)) (*dns.Server, error) {
-	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ClusterDNSUser, Usage: pki.ClientAuth})
-	if err != nil {
-		return nil, err
-	}
-	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: 50, Burst: 100, UserAgent: "skiff-dns",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
-	client, err := kubernetes.NewForConfig(rc)
+// newClusterDNS builds the in-process cluster DNS as an API client of its own, calling api
+// in-process.
+func newClusterDNS(cfg *Config, api http.Handler, onListening func(string)) (*dns.Server, error) {
+	client, err := kubernetes.NewForConfig(inProcessConfig(api, cfg.Logger, ClusterDNSUser, nil, "skiff-dns", 50, 100))
 	if err != nil {
 		return nil, err
 	}

@@ -2,31 +2,26 @@ package server
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/informershare"
-	"github.com/skiff-dev/skiff/internal/pki"
 )
 
 // ControllerManagerUser is the controller manager's identity, as upstream's.
 const ControllerManagerUser = "system:kube-controller-manager"
 
 // runControllerManager runs the controller manager in-process as a client of the API server
-// with an identity of its own issued by the cluster CA, under leader election so that several
-// servers on one etcd run one set of controllers between them.
-func runControllerManager(ctx context.Context, cfg *Config, bundle *pki.Bundle, url string) error {
-	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ControllerManagerUser, Usage: pki.ClientAuth})
-	if err != nil {
-		return err
-	}
-	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: 500, Burst: 1000, UserAgent: "skiff-controller-manager",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
+// with an identity of its own (calling api in-process; every client the controllers build copies
+// rc, its transport included), under leader election so that several servers on one etcd run one
+// set of controllers between them.
+func runControllerManager(ctx context.Context, cfg *Config, api http.Handler) error {
+	rc := inProcessConfig(api, cfg.Logger, ControllerManagerUser, nil, "skiff-controller-manager", 500, 1000)
 	for {
 		err := controllermanager.Run(ctx, controllermanager.Config{
 			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers, NodeIPAM: cfg.NodeIPAM,
@@ -65,14 +60,10 @@ func allocatesPodCIDRs(cfg *Config) bool {
 }
 
 // sharedPodInformer is the pod informer of the in-process scheduler and controller manager, with
-// the controller manager's identity (it reads all pods; the scheduler reads the same).
-func sharedPodInformer(ctx context.Context, bundle *pki.Bundle, url string) (*informershare.Shared, error) {
-	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ControllerManagerUser, Usage: pki.ClientAuth})
-	if err != nil {
-		return nil, err
-	}
-	client, err := kubernetes.NewForConfig(apiclient.Protobuf(&rest.Config{Host: url, UserAgent: "skiff-controller-manager/shared-pods",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}))
+// the controller manager's identity (it reads all pods; the scheduler reads the same), calling
+// api in-process.
+func sharedPodInformer(ctx context.Context, api http.Handler, log *slog.Logger) (*informershare.Shared, error) {
+	client, err := kubernetes.NewForConfig(inProcessConfig(api, log, ControllerManagerUser, nil, "skiff-controller-manager/shared-pods", 0, 0))
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,12 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/leaderlease"
-	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 )
 
@@ -20,18 +18,12 @@ const SchedulerUser = "system:kube-scheduler"
 // and its event are two writes per pod.
 const schedulerQPS, schedulerBurst = 5000, 5000
 
-// runScheduler runs the scheduler until ctx ends, as its own API client with a certificate of its
-// own, under the kube-system/kube-scheduler Lease so that several servers sharing one etcd run
-// one scheduler between them.
-func runScheduler(ctx context.Context, cfg *Config, bundle *pki.Bundle, url string) {
+// runScheduler runs the scheduler until ctx ends, as an API client with an identity of its own
+// (calling api in-process), under the kube-system/kube-scheduler Lease so that several servers
+// sharing one etcd run one scheduler between them.
+func runScheduler(ctx context.Context, cfg *Config, api http.Handler) {
 	log := cfg.Logger
-	kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: SchedulerUser, Usage: pki.ClientAuth})
-	if err != nil {
-		log.Error("scheduler not started", "err", err)
-		return
-	}
-	rc := apiclient.Protobuf(&rest.Config{Host: url, QPS: schedulerQPS, Burst: schedulerBurst, UserAgent: "skiff-scheduler",
-		TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}})
+	rc := inProcessConfig(api, log, SchedulerUser, nil, "skiff-scheduler", schedulerQPS, schedulerBurst)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		log.Error("scheduler not started", "err", err)

@@ -15,9 +15,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/defaultchain"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/eviction"
@@ -287,7 +285,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer compCancel()
 	if !cfg.DisableScheduler && !cfg.DisableControllerManager {
 		// The scheduler and the controllers read every pod: one watch and one cache between them.
-		shared, err := sharedPodInformer(compCtx, bundle, url)
+		shared, err := sharedPodInformer(compCtx, api, log)
 		if err != nil {
 			log.Error("pod informer not shared", "err", err)
 		} else {
@@ -300,7 +298,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		go func() {
 			defer close(schedDone)
-			runScheduler(compCtx, &cfg, bundle, url)
+			runScheduler(compCtx, &cfg, api)
 		}()
 	}
 	var clusterDNS *dns.Server
@@ -321,20 +319,14 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.Agent.ClusterDomain = cfg.ClusterDomain
 		}
 		publish := func(addr string) {
-			kp, err := bundle.CA.Issue(pki.CertSpec{CommonName: ClusterDNSUser, Usage: pki.ClientAuth})
-			if err != nil {
-				log.Error("cluster DNS not published", "err", err)
-				return
-			}
-			client, err := kubernetes.NewForConfig(apiclient.Protobuf(&rest.Config{Host: url, UserAgent: "skiff-dns",
-				TLSClientConfig: rest.TLSClientConfig{CAData: bundle.CA.CertPEM, CertData: kp.CertPEM, KeyData: kp.KeyPEM}}))
+			client, err := kubernetes.NewForConfig(inProcessConfig(api, log, ClusterDNSUser, nil, "skiff-dns", 0, 0))
 			if err != nil {
 				log.Error("cluster DNS not published", "err", err)
 				return
 			}
 			go publishClusterDNS(compCtx, client, dnsIP, addr, advertise, log.Warn)
 		}
-		if clusterDNS, err = newClusterDNS(&cfg, bundle, url, publish); err != nil {
+		if clusterDNS, err = newClusterDNS(&cfg, api, publish); err != nil {
 			log.Error("cluster DNS not started", "err", err)
 			clusterDNS = nil
 			close(dnsDone)
@@ -351,7 +343,7 @@ func Run(ctx context.Context, cfg Config) error {
 	agentDone := make(chan struct{})
 	if cfg.DisableAgent {
 		close(agentDone)
-	} else if agent, err = newAgent(&cfg, bundle, url, advertise); err != nil {
+	} else if agent, err = newAgent(&cfg, bundle, api, advertise); err != nil {
 		log.Error("node agent not started", "err", err)
 		agent = nil
 		close(agentDone)
@@ -367,7 +359,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		go func() {
 			defer close(cmDone)
-			if err := runControllerManager(compCtx, &cfg, bundle, url); err != nil && compCtx.Err() == nil {
+			if err := runControllerManager(compCtx, &cfg, api); err != nil && compCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)
 			}
 		}()

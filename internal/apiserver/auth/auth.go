@@ -17,6 +17,29 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (user admission.UserInfo, ok bool, err error)
 }
 
+// Union asks each authenticator in turn; the first that recognizes the request decides. An
+// authenticator that fails does not stop the others (a bad certificate does not hide a valid
+// in-process caller); its error is returned when none recognized the request.
+type Union []Authenticator
+
+// Authenticate implements Authenticator.
+func (u Union) Authenticate(r *http.Request) (admission.UserInfo, bool, error) {
+	var firstErr error
+	for _, a := range u {
+		user, ok, err := a.Authenticate(r)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if ok {
+			return user, true, nil
+		}
+	}
+	return admission.UserInfo{}, false, firstErr
+}
+
 // ClientCertAuthenticator accepts TLS client certificates verified against the cluster CA: the
 // common name is the user, the organizations its groups. A chain once verified is remembered until
 // its leaf expires: verifying an ECDSA signature costs more than serving a typical request.

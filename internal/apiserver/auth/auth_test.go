@@ -3,10 +3,12 @@ package auth
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"net"
 	"net/http"
 	"testing"
 
+	"github.com/skiff-dev/skiff/internal/apiserver/admission"
 	"github.com/skiff-dev/skiff/internal/pki"
 )
 
@@ -53,5 +55,43 @@ func TestClientCertAuthenticator(t *testing.T) {
 		if _, ok, err := a.Authenticate(req()); ok || err != nil {
 			t.Fatalf("round %d: request without a cert: %v %v", i, ok, err)
 		}
+	}
+}
+
+type fixedAuthenticator struct {
+	name string
+	ok   bool
+	err  error
+}
+
+func (f fixedAuthenticator) Authenticate(*http.Request) (admission.UserInfo, bool, error) {
+	if !f.ok {
+		return admission.UserInfo{}, false, f.err
+	}
+	return admission.UserInfo{Name: f.name}, true, nil
+}
+
+func TestUnion(t *testing.T) {
+	bad := errors.New("bad certificate")
+	tests := []struct {
+		name     string
+		union    Union
+		wantUser string
+		wantErr  error
+	}{
+		{name: "first recognizing wins", union: Union{fixedAuthenticator{}, fixedAuthenticator{name: "a", ok: true}, fixedAuthenticator{name: "b", ok: true}}, wantUser: "a"},
+		{name: "an error does not hide a later success", union: Union{fixedAuthenticator{err: bad}, fixedAuthenticator{name: "b", ok: true}}, wantUser: "b"},
+		{name: "error when none recognizes", union: Union{fixedAuthenticator{}, fixedAuthenticator{err: bad}}, wantErr: bad},
+		{name: "nobody", union: Union{fixedAuthenticator{}}},
+		{name: "empty", union: Union{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "/", nil)
+			u, ok, err := tt.union.Authenticate(r)
+			if u.Name != tt.wantUser || ok != (tt.wantUser != "") || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("got %+v %v %v, want user %q err %v", u, ok, err, tt.wantUser, tt.wantErr)
+			}
+		})
 	}
 }
