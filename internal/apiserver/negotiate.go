@@ -29,6 +29,16 @@ type output struct {
 	Pretty bool
 }
 
+// parseMediaType is mime.ParseMediaType with a shortcut for the bare media types that clients send
+// on nearly every request, which parsing would lower-case and give a parameter map each time.
+func parseMediaType(v string) (string, map[string]string, error) {
+	switch v {
+	case mediaJSON, mediaProtobuf, mediaYAML, "*/*":
+		return v, nil, nil
+	}
+	return mime.ParseMediaType(v)
+}
+
 func serializerInfo(mediaType string) (runtime.SerializerInfo, bool) {
 	for _, info := range scheme.Codecs.SupportedMediaTypes() {
 		if info.MediaType == mediaType {
@@ -46,7 +56,7 @@ func negotiate(r *http.Request, allowAs ...string) (output, error) {
 		accept = "*/*"
 	}
 	for _, clause := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(clause))
+		mt, params, err := parseMediaType(strings.TrimSpace(clause))
 		if err != nil {
 			continue
 		}
@@ -116,7 +126,7 @@ func bodyDecoder(r *http.Request, strict bool) (runtime.Decoder, string, error) 
 	if ct == "" {
 		ct = mediaJSON
 	}
-	mt, _, err := mime.ParseMediaType(ct)
+	mt, _, err := parseMediaType(ct)
 	if err != nil {
 		return nil, "", unsupportedMediaType(ct)
 	}

@@ -378,7 +378,9 @@ func (s *Server) prepareUpdateObject(ctx context.Context, ep *endpoint, namespac
 		m.SetDeletionTimestamp(om.GetDeletionTimestamp())
 		m.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
 		m.SetGeneration(om.GetGeneration())
-		if ep.hasSpec && specChanged(obj, old) {
+		// A binding sets spec.nodeName but is no new desired state: upstream's binding leaves
+		// the generation alone too.
+		if ep.hasSpec && opts.subresource != "binding" && specChanged(obj, old) {
 			m.SetGeneration(om.GetGeneration() + 1)
 		}
 		// namespaces/finalize changes exactly spec.finalizers, which the main resource's
