@@ -132,7 +132,7 @@ func New(client kubernetes.Interface, cfg Config) (*Scheduler, error) {
 	if err := s.addHandlers(); err != nil {
 		return nil, err
 	}
-	s.broadcaster = events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	s.broadcaster = events.NewBroadcaster(newEventSink(client))
 	host, _ := os.Hostname()
 	s.recorder = s.broadcaster.NewRecorder(scheme.Scheme, cfg.SchedulerName+"/"+host)
 	return s, nil
@@ -249,7 +249,7 @@ func (s *Scheduler) bind(ctx context.Context, qp *queue.QueuedPod, assumed *core
 		ObjectMeta: metav1.ObjectMeta{Namespace: assumed.Namespace, Name: assumed.Name, UID: assumed.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: assumed.Spec.NodeName},
 	}
-	err := s.client.CoreV1().Pods(assumed.Namespace).Bind(ctx, b, metav1.CreateOptions{})
+	err := bindPod(ctx, s.client, b)
 	if err == nil {
 		s.queue.Done(qp)
 		s.recorder.Eventf(assumed, nil, corev1.EventTypeNormal, "Scheduled", "Binding",
