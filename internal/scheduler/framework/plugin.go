@@ -143,6 +143,10 @@ func (p *Profile) RunPreFilters(ctx context.Context, state *CycleState, pod *Pod
 			return st
 		}
 	}
+	if len(skipped) == 0 {
+		state.filters = p.Filters
+		return nil
+	}
 	state.filters = make([]FilterPlugin, 0, len(p.Filters))
 	for _, f := range p.Filters {
 		if !slices.Contains(skipped, f.Name()) {
