@@ -372,37 +372,72 @@ func statusLine(t *testing.T, pid int, prefix string) string {
 // waitTraceStop waits, at most 10 s, until pid is in its ptrace stop: its wait notification, or
 // the stop as /proc shows it (a notification can be slow to come on a loaded machine; a stop seen
 // there is as good for reading filters).
-func waitTraceStop(t *testing.T, pid int) {
+// waitTraceStop waits until pid, seized by this thread, stops for it; false after 10 s.
+func waitTraceStop(t *testing.T, pid int) bool {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		var ws unix.WaitStatus
 		if got, err := unix.Wait4(pid, &ws, unix.WALL|unix.WNOHANG, nil); err != nil {
-			t.Fatal(err)
+			t.Errorf("wait4 %d: %v", pid, err)
+			return false
 		} else if got == pid {
-			return
+			return true
 		}
 		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 			// The state follows the command's closing parenthesis.
 			if i := strings.LastIndexByte(string(stat), ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 't' {
-				return
+				return true
 			}
 		}
 	}
-	t.Fatalf("pid %d did not stop for its tracer within 10 s", pid)
+	return false
 }
 
+// waitExeced waits until pid runs its own program: a container's pid is first libcontainer's
+// init (this test binary, several threads), and a tracer seizing one thread of it while another
+// execs the program may never see the stop it asked for.
+func waitExeced(t *testing.T, pid int) {
+	t.Helper()
+	self, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err == nil && exe != self && len(tasks) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d still runs %q with %d threads after 30 s", pid, exe, len(tasks))
+		}
+	}
+}
+
+// seccompFilters reads the seccomp programs the kernel holds for pid, through ptrace. Whatever
+// happens, pid is left untraced: a process killed while still traced by a thread that gave up on
+// it stays a zombie that its real parent (the shim) never hears of.
 func seccompFilters(t *testing.T, pid int) [][]byte {
 	t.Helper()
+	waitExeced(t, pid)
 	goruntime.LockOSThread()
 	defer goruntime.UnlockOSThread()
 	if err := unix.PtraceSeize(pid); err != nil {
 		t.Fatalf("seize %d: %v", pid, err)
 	}
-	defer unix.PtraceDetach(pid)
 	if err := unix.PtraceInterrupt(pid); err != nil {
+		_ = unix.PtraceDetach(pid)
 		t.Fatal(err)
 	}
-	waitTraceStop(t, pid)
+	if !waitTraceStop(t, pid) {
+		// It never stopped, so it cannot be detached: end it here and reap it as its tracer,
+		// which hands its exit on to the shim.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WALL, nil)
+		t.Fatalf("pid %d did not stop for its tracer within 10 s (killed)", pid)
+	}
+	defer unix.PtraceDetach(pid)
 	const getFilter = 0x420c // PTRACE_SECCOMP_GET_FILTER
 	var out [][]byte
 	for i := 0; ; i++ {
