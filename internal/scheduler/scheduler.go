@@ -66,7 +66,8 @@ type Scheduler struct {
 	snap    *fw.Snapshot
 	algo    *algorithm
 	factory informers.SharedInformerFactory
-	// podFactory watches unfinished pods only.
+	// podFactory watches pods: unfinished ones on a watch of its own, or all of them through a view
+	// of the shared informer (handlers see finished pods as gone either way).
 	podFactory informers.SharedInformerFactory
 	nsLister   corelisters.NamespaceLister
 
