@@ -43,6 +43,11 @@ func (c *Controller) syncClaim(ctx context.Context, key string) error {
 
 func (c *Controller) syncUnboundClaim(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
 	log := c.log.With("claim", claimKey(pvc.Namespace, pvc.Name))
+	if pvc.Spec.StorageClassName == nil && pvc.DeletionTimestamp == nil {
+		if done, err := c.assignDefaultClass(ctx, pvc); done || err != nil {
+			return err
+		}
+	}
 	className := volumematch.ClaimClass(pvc)
 	sc, err := c.class(className)
 	if err != nil {
@@ -85,6 +90,30 @@ func (c *Controller) syncUnboundClaim(ctx context.Context, pvc *corev1.Persisten
 	// Bind at once rather than wait for the new volume to come back through the informer: the
 	// claim's pod is waiting for it.
 	return c.bind(ctx, pv, pvc)
+}
+
+// assignDefaultClass gives a claim created without a class, while no class was the default, the
+// default class once there is one (upstream's retroactive default class); the claim comes back
+// through the informer with it. It reports whether it wrote the claim.
+func (c *Controller) assignDefaultClass(ctx context.Context, pvc *corev1.PersistentVolumeClaim) (bool, error) {
+	if _, ok := pvc.Annotations[corev1.BetaStorageClassAnnotation]; ok {
+		return false, nil // the old annotation names its class, "" included
+	}
+	classes, err := c.classes.List(labels.Everything())
+	if err != nil {
+		return false, err
+	}
+	def := volumematch.DefaultClass(classes)
+	if def == nil {
+		return false, nil
+	}
+	upd := pvc.DeepCopy()
+	upd.Spec.StorageClassName = &def.Name
+	if _, err := c.client.CoreV1().PersistentVolumeClaims(pvc.Namespace).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		return false, err
+	}
+	c.log.Info("default class assigned", "claim", claimKey(pvc.Namespace, pvc.Name), "class", def.Name)
+	return true, nil
 }
 
 // syncBoundClaim handles a claim that names its volume: a user's pre-binding still to complete,

@@ -2,6 +2,7 @@ package persistentvolume
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -529,4 +530,54 @@ func TestOrphanedCleanupFinalizer(t *testing.T) {
 			t.Fatalf("node exists %v: finalizer kept %v", nodeExists, kept)
 		}
 	}
+}
+
+// A claim made with no class while no class was the default gets the default once there is one,
+// and then binds as a claim of that class would; a claim pinned to "no class" keeps it.
+func TestRetroactiveDefaultClass(t *testing.T) {
+	noClass := func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = nil }
+	def := class("standard", "example.com/nfs", storagev1.VolumeBindingImmediate, func(sc *storagev1.StorageClass) {
+		sc.Annotations = map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}
+	})
+	notDefault := class("other", "example.com/nfs", storagev1.VolumeBindingImmediate)
+	cases := []struct {
+		name      string
+		objs      []runtime.Object
+		wantClass *string
+	}{
+		{"no default class: left unset", []runtime.Object{claim("1Gi", "", noClass), notDefault}, nil},
+		{"default class: assigned", []runtime.Object{claim("1Gi", "", noClass), notDefault, def}, ptr("standard")},
+		{"class set to \"\" on purpose: kept", []runtime.Object{claim("1Gi", ""), def}, ptr("")},
+		{"beta annotation names the class: kept", []runtime.Object{claim("1Gi", "", noClass, func(c *corev1.PersistentVolumeClaim) {
+			c.Annotations = map[string]string{corev1.BetaStorageClassAnnotation: ""}
+		}), def}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.objs...)
+			if err := e.c.syncClaim(context.Background(), "ns/data"); err != nil {
+				t.Fatal(err)
+			}
+			got := e.pvc(t).Spec.StorageClassName
+			if (got == nil) != (tc.wantClass == nil) || (got != nil && *got != *tc.wantClass) {
+				t.Errorf("storageClassName %v, want %v", deref(got), deref(tc.wantClass))
+			}
+		})
+	}
+
+	// Once assigned, the next sync binds it to a volume of that class.
+	e := newEnv(t, claim("1Gi", "", noClass), def, volume("v1", "1Gi", "standard"))
+	must(t, e.c.syncClaim(context.Background(), "ns/data"))
+	e.refresh(t)
+	must(t, e.c.syncClaim(context.Background(), "ns/data"))
+	if got := e.pvc(t).Spec.VolumeName; got != "v1" {
+		t.Errorf("claim bound to %q after its class was assigned, want v1", got)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return fmt.Sprintf("%q", *s)
 }

@@ -12,13 +12,14 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/apiserver/admission"
 	"github.com/skiff-dev/skiff/internal/apiserver/admission/admissiontest"
+	"github.com/skiff-dev/skiff/internal/volumematch"
 )
 
 func class(name string, def string, age time.Duration) *storagev1.StorageClass {
 	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name,
 		CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(-age))}, Provisioner: "x"}
 	if def != "" {
-		sc.Annotations = map[string]string{IsDefaultAnnotation: def}
+		sc.Annotations = map[string]string{volumematch.IsDefaultAnnotation: def}
 	}
 	return sc
 }
@@ -71,8 +72,8 @@ func deref(s *string) string {
 
 func TestBetaDefaultAnnotation(t *testing.T) {
 	sc := class("b", "", 0)
-	sc.Annotations = map[string]string{BetaIsDefaultAnnotation: "true"}
-	if Default([]*storagev1.StorageClass{sc}) != sc {
+	sc.Annotations = map[string]string{volumematch.BetaIsDefaultAnnotation: "true"}
+	if volumematch.DefaultClass([]*storagev1.StorageClass{sc}) != sc {
 		t.Fatal("beta is-default-class annotation ignored")
 	}
 }

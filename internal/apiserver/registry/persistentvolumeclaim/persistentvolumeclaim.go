@@ -83,7 +83,8 @@ func Validate(pvc *corev1.PersistentVolumeClaim) field.ErrorList {
 }
 
 // ValidateUpdate freezes the spec except for the storage request of a bound claim, the volume
-// attributes class, and volumeName going from empty to set (the binder's write). As upstream
+// attributes class, volumeName going from empty to set (the binder's write) and, on an unbound
+// claim, storageClassName going from unset to set. As upstream
 // since RecoverVolumeExpansionFailure, a request may come down again after a growth that has
 // not happened yet, but never to or below the capacity the volume already has; without a
 // recorded capacity (older objects) any decrease is refused. Whether a class allows growth at
@@ -95,6 +96,11 @@ func ValidateUpdate(pvc, old *corev1.PersistentVolumeClaim) field.ErrorList {
 		oldSpec.VolumeName = newSpec.VolumeName
 	}
 	oldSpec.VolumeAttributesClassName = newSpec.VolumeAttributesClassName
+	// A claim created with no class while no class was the default gets one later, once one is
+	// (upstream's retroactive default class): nil → a name, while the claim is unbound.
+	if oldSpec.StorageClassName == nil && old.Spec.VolumeName == "" && newSpec.StorageClassName != nil {
+		oldSpec.StorageClassName = newSpec.StorageClassName
+	}
 	newStorage, newOK := newSpec.Resources.Requests[corev1.ResourceStorage]
 	oldStorage, oldOK := oldSpec.Resources.Requests[corev1.ResourceStorage]
 	if newOK && oldOK && old.Status.Phase == corev1.ClaimBound {

@@ -102,6 +102,14 @@ func TestValidateUpdate(t *testing.T) {
 		},
 			[]string{"FieldValueForbidden spec"}},
 		{"class", nil, func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
+		{"class set on an unbound claim that had none", func(c *corev1.PersistentVolumeClaim) { pending(c); c.Spec.StorageClassName = nil },
+			func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, nil},
+		{"class set on a bound claim that had none", func(c *corev1.PersistentVolumeClaim) { c.Spec.StorageClassName = nil },
+			func(c *corev1.PersistentVolumeClaim) { s := "fast"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
+		{"class changed on an unbound claim", func(c *corev1.PersistentVolumeClaim) { pending(c); s := "fast"; c.Spec.StorageClassName = &s },
+			func(c *corev1.PersistentVolumeClaim) { s := "other"; c.Spec.StorageClassName = &s }, []string{"FieldValueForbidden spec"}},
+		{"class emptied on an unbound claim that had none", func(c *corev1.PersistentVolumeClaim) { pending(c); c.Spec.StorageClassName = nil },
+			func(c *corev1.PersistentVolumeClaim) { s := ""; c.Spec.StorageClassName = &s }, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
