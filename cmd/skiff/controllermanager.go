@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -11,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 )
 
@@ -41,16 +38,15 @@ func newControllerManagerCommand() *cobra.Command {
 			if err := controllermanager.CheckNodeMonitor(cfg.NodeMonitorGracePeriod, cfg.NodeMonitorPeriod); err != nil {
 				return fmt.Errorf("--node-monitor-grace-period, --node-monitor-period: %w", err)
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			logger, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
-			apiclient.Protobuf(rc)
+			cfg.Logger = logger
+			rc, err := componentConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
 			rc.QPS, rc.Burst = qps, burst
 			rc.UserAgent = "skiff-controller-manager"
 			cfg.RESTConfig = rc

@@ -3,16 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/dns"
 )
 
@@ -27,16 +24,15 @@ func newDNSCommand() *cobra.Command {
 			if kubeconfig == "" {
 				return fmt.Errorf("--kubeconfig is required")
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			logger, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
-			apiclient.Protobuf(rc)
+			cfg.Logger = logger
+			rc, err := componentConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
 			rc.UserAgent = "skiff-dns"
 			if cfg.Client, err = kubernetes.NewForConfig(rc); err != nil {
 				return err

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -15,9 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/kubelet"
 )
 
@@ -63,16 +60,15 @@ func newKubeletCommand() *cobra.Command {
 			if err := apiTLS(&cfg, tlsCert, tlsKey, clientCA); err != nil {
 				return err
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
-			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			logger, err := newLogger(logLevel)
 			if err != nil {
 				return err
 			}
-			apiclient.Protobuf(rc)
+			cfg.Logger = logger
+			rc, err := componentConfig(kubeconfig)
+			if err != nil {
+				return err
+			}
 			rc.QPS, rc.Burst = 50, 100
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {

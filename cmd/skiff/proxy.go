@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -11,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/skiff-dev/skiff/internal/apiclient"
 	"github.com/skiff-dev/skiff/internal/proxy"
 )
 
@@ -36,22 +33,21 @@ func newProxyCommand() *cobra.Command {
 				}
 				cfg.NodeName = strings.ToLower(h)
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg.Logger = logger
 			if cleanup {
 				return proxy.Cleanup(cfg)
 			}
 			if kubeconfig == "" {
 				return fmt.Errorf("--kubeconfig is required")
 			}
-			rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			rc, err := componentConfig(kubeconfig)
 			if err != nil {
 				return err
 			}
-			apiclient.Protobuf(rc)
 			rc.QPS, rc.Burst = 50, 100
 			client, err := kubernetes.NewForConfig(rc)
 			if err != nil {
