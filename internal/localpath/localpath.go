@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-dev/skiff/internal/volumematch"
 )
 
 const (
@@ -21,8 +23,6 @@ const (
 	NodeLabel = "skiff.dev/local-path-node"
 	// CleanupFinalizer on a provisioned PV stays until the node agent removed the directory.
 	CleanupFinalizer = "skiff.dev/local-path-cleanup"
-	// IsDefaultClassAnnotation marks a StorageClass as the cluster default.
-	IsDefaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 )
 
 // DefaultClass is the StorageClass the bootstrap creates: WaitForFirstConsumer so that a
@@ -35,7 +35,7 @@ func DefaultClass() *storagev1.StorageClass {
 	return &storagev1.StorageClass{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        ClassName,
-			Annotations: map[string]string{IsDefaultClassAnnotation: "true"},
+			Annotations: map[string]string{volumematch.IsDefaultAnnotation: "true"},
 		},
 		Provisioner:          Provisioner,
 		ReclaimPolicy:        &reclaim,
