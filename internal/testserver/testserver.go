@@ -2,10 +2,12 @@ package testserver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +65,33 @@ func Start(t testing.TB, opts ...Options) *Server {
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// StartWithControllers runs a server outside of a test (a package's TestMain) with its controller
+// manager on, and returns once the controllers run (their caches synced), so that the package's
+// tests never race their start. o's own Mutate runs first. Call Stop.
+func StartWithControllers(o Options) (*Server, error) {
+	started := make(chan struct{})
+	var once sync.Once
+	mutate := o.Mutate
+	o.Mutate = func(c *server.Config) {
+		if mutate != nil {
+			mutate(c)
+		}
+		c.DisableControllerManager = false
+		c.OnControllersStarted = func() { once.Do(func() { close(started) }) }
+	}
+	s, err := StartServer(o)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-started:
+		return s, nil
+	case <-time.After(60 * time.Second):
+		s.Stop()
+		return nil, errors.New("the controllers did not start within 60 s")
+	}
 }
 
 // StartServer runs a server outside of a test (benchmarks, load drivers); call Stop.

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,7 +23,6 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/skiff-dev/skiff/internal/localpath"
-	"github.com/skiff-dev/skiff/internal/server"
 	"github.com/skiff-dev/skiff/internal/testserver"
 	"github.com/skiff-dev/skiff/test/embeddedkubectl"
 )
@@ -36,23 +34,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	started := make(chan struct{})
-	var once sync.Once
-	s, err := testserver.StartServer(testserver.Options{Mutate: func(c *server.Config) {
-		c.DisableControllerManager = false
-		c.OnControllersStarted = func() { once.Do(func() { close(started) }) }
-	}})
+	s, err := testserver.StartWithControllers(testserver.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the test server:", err)
 		return 1
 	}
 	defer s.Stop()
-	select {
-	case <-started:
-	case <-time.After(60 * time.Second):
-		fmt.Fprintln(os.Stderr, "controllers did not start")
-		return 1
-	}
 	shared = s
 	return m.Run()
 }

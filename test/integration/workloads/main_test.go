@@ -20,7 +20,6 @@ import (
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
-	"github.com/skiff-dev/skiff/internal/server"
 	"github.com/skiff-dev/skiff/internal/testserver"
 	"github.com/skiff-dev/skiff/test/fakenodes"
 )
@@ -35,23 +34,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	started := make(chan struct{})
-	var once sync.Once
-	s, err := testserver.StartServer(testserver.Options{Mutate: func(c *server.Config) {
-		c.DisableControllerManager = false
-		c.OnControllersStarted = func() { once.Do(func() { close(started) }) }
-	}})
+	s, err := testserver.StartWithControllers(testserver.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the test server:", err)
 		return 1
 	}
 	defer s.Stop()
-	select {
-	case <-started:
-	case <-time.After(60 * time.Second):
-		fmt.Fprintln(os.Stderr, "controllers did not start")
-		return 1
-	}
 	shared = s
 	tmp, err := os.MkdirTemp("", "skiff-workloads-")
 	if err != nil {
