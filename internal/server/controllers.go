@@ -18,14 +18,14 @@ const ControllerManagerUser = "system:kube-controller-manager"
 
 // runControllerManager runs the controller manager in-process as a client of the API server
 // with an identity of its own (calling api in-process; every client the controllers build copies
-// rc, its transport included), under leader election so that several servers on one etcd run one
+// rc, its transport included), reading pods through sharedPods when set, under leader election so that several servers on one etcd run one
 // set of controllers between them.
-func runControllerManager(ctx context.Context, cfg *Config, api http.Handler) error {
+func runControllerManager(ctx context.Context, cfg *Config, api http.Handler, sharedPods *informershare.Shared) error {
 	rc := inProcessConfig(api, cfg.Logger, ControllerManagerUser, nil, "skiff-controller-manager", 500, 1000)
 	for {
 		err := controllermanager.Run(ctx, controllermanager.Config{
 			RESTConfig: rc, Controllers: cfg.Controllers, Workers: cfg.ControllerWorkers, NodeIPAM: cfg.NodeIPAM,
-			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted, SharedPods: cfg.sharedPods,
+			LeaderElect: true, Logger: cfg.Logger, OnStarted: cfg.OnControllersStarted, SharedPods: sharedPods,
 			NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod, NodeMonitorPeriod: cfg.NodeMonitorPeriod,
 		})
 		if ctx.Err() != nil {

@@ -81,9 +81,6 @@ type Config struct {
 	NodeMonitorGracePeriod, NodeMonitorPeriod time.Duration
 	// OnControllersStarted is called once the controllers run (their caches synced).
 	OnControllersStarted func()
-	// sharedPods is the pod informer of the in-process scheduler and controller manager, set by
-	// Run when both run.
-	sharedPods *informershare.Shared
 
 	// DisableClusterDNS turns off the cluster DNS `skiff server` runs in-process.
 	DisableClusterDNS bool
@@ -283,13 +280,14 @@ func Run(ctx context.Context, cfg Config) error {
 	// their own, so that they stop, and hand over their Leases, while the API server still answers.
 	compCtx, compCancel := context.WithCancel(runCtx)
 	defer compCancel()
+	var sharedPods *informershare.Shared
 	if !cfg.DisableScheduler && !cfg.DisableControllerManager {
 		// The scheduler and the controllers read every pod: one watch and one cache between them.
 		shared, err := sharedPodInformer(compCtx, api, log)
 		if err != nil {
 			log.Error("pod informer not shared", "err", err)
 		} else {
-			cfg.Scheduler.SharedPods, cfg.sharedPods = shared, shared
+			sharedPods, cfg.Scheduler.SharedPods = shared, shared
 		}
 	}
 	schedDone := make(chan struct{})
@@ -359,7 +357,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		go func() {
 			defer close(cmDone)
-			if err := runControllerManager(compCtx, &cfg, api); err != nil && compCtx.Err() == nil {
+			if err := runControllerManager(compCtx, &cfg, api, sharedPods); err != nil && compCtx.Err() == nil {
 				log.Error("controller manager stopped", "err", err)
 			}
 		}()
