@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/skiff-dev/skiff/internal/apiserver/registry"
+	"github.com/skiff-dev/skiff/internal/volumematch"
 )
 
 var leaseTable = &registry.Table{
@@ -97,12 +98,6 @@ var eventsEventTable = &registry.Table{
 	}),
 }
 
-// Annotations that mark the default storage class; upstream still honours the beta one.
-const (
-	defaultClassAnnotation     = "storageclass.kubernetes.io/is-default-class"
-	betaDefaultClassAnnotation = "storageclass.beta.kubernetes.io/is-default-class"
-)
-
 var storageClassTable = &registry.Table{
 	Columns: []metav1.TableColumnDefinition{
 		nameColumn,
@@ -114,7 +109,7 @@ var storageClassTable = &registry.Table{
 	},
 	Row: rowFor(func(sc *storagev1.StorageClass) []interface{} {
 		name := sc.Name
-		if sc.Annotations[defaultClassAnnotation] == "true" || sc.Annotations[betaDefaultClassAnnotation] == "true" {
+		if volumematch.IsDefaultClass(sc) {
 			name += " (default)"
 		}
 		reclaim := string(corev1.PersistentVolumeReclaimDelete)
